@@ -1,0 +1,368 @@
+"""
+The BSG One API as data: the requests we send and how we read the answers.
+
+Pure and free of Airflow and of any HTTP library, so the sync hook (requests) and
+the async trigger (httpx) build the same requests and read the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from bsg_provider import __version__
+from bsg_provider.errors import (
+    BsgApiError,
+    BsgAuthError,
+    BsgConfigError,
+    BsgMalformedResponseError,
+    BsgNotFoundError,
+    BsgRateLimitError,
+    BsgServerError,
+    BsgValidationError,
+)
+
+DEFAULT_BASE_URL = "https://one-api.bsg.world"
+USER_AGENT = f"airflow-provider-bsg/{__version__}"
+
+CAMPAIGN_TYPES = ("sms", "rcs", "whatsapp")
+CAMPAIGN_STATUSES = ("creation", "moderation", "scheduled", "sending", "paused", "stopped", "done", "spam")
+MIN_PAGE_SIZE = 30
+MAX_PAGE_SIZE = 500
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """
+    One call to the API, independent of the HTTP client that sends it.
+
+    :param endpoint: short name for logs and metrics (``login``, ``refresh``, ``list``, ``get``).
+    :param method: HTTP method.
+    :param path: path below the base URL.
+    :param params: query parameters.
+    :param json: JSON body.
+    :param authenticated: whether it needs ``Authorization: Bearer <token>``.
+    """
+
+    endpoint: str
+    method: str
+    path: str
+    params: dict[str, str] | None = None
+    json: dict[str, Any] | None = None
+    authenticated: bool = True
+
+    def describe(self) -> str:
+        """Say which call this is, without any secret (the login body is never shown)."""
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class CampaignPage:
+    """
+    One page of ``GET /api/campaigns``.
+
+    :param records: the campaigns, as the API sent them.
+    :param total: ``meta.page.total``: campaigns matching the filter.
+    :param offset: ``meta.page.offset`` as the API reported it.
+    :param limit: ``meta.page.limit`` as the API reported it.
+    """
+
+    records: list[dict[str, Any]]
+    total: int
+    offset: int
+    limit: int
+
+
+def normalize_base_url(host: str | None) -> str:
+    """
+    Turn a connection's ``host`` into a base URL.
+
+    :param host: ``https://one-api.bsg.world``, ``one-api.bsg.world`` or empty for the default.
+    :raises BsgConfigError: when it is not a URL we can call.
+    """
+    if host is None or not str(host).strip():
+        return DEFAULT_BASE_URL
+    text = str(host).strip()
+    if "://" not in text:
+        text = f"https://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in text):
+        raise BsgConfigError(
+            f"Connection host {host!r} is not a base URL. Set it to the API's address, "
+            f"such as {DEFAULT_BASE_URL} (scheme optional, https is assumed)."
+        )
+    try:
+        parts.port  # noqa: B018 -- urlsplit only validates the port when it is read
+    except ValueError as exc:
+        raise BsgConfigError(f"Connection host {host!r} has an invalid port: {exc}.") from None
+    if parts.query or parts.fragment:
+        raise BsgConfigError(f"Connection host {host!r} must not carry a query or fragment.")
+    path = parts.path.rstrip("/")
+    if path.endswith("/api"):
+        # A common paste: the docs show URLs with /api/...; every path we call already starts with it.
+        path = path[: -len("/api")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def is_plain_http(base_url: str) -> bool:
+    """Whether credentials would travel unencrypted to this base URL."""
+    return base_url.startswith("http://")
+
+
+def check_page_size(page_size: Any) -> int:
+    """Return ``page_size`` if the API accepts it, else raise :class:`BsgConfigError`."""
+    if isinstance(page_size, bool) or not isinstance(page_size, int):
+        raise BsgConfigError(
+            f"page_size must be an integer from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, got {page_size!r}."
+        )
+    if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
+        raise BsgConfigError(
+            f"page_size must be from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE} (the API's page[limit] range), "
+            f"got {page_size}."
+        )
+    return page_size
+
+
+def check_campaign_type(campaign_type: Any) -> str:
+    """Return ``campaign_type`` if the API knows it, else raise :class:`BsgConfigError`."""
+    if campaign_type not in CAMPAIGN_TYPES:
+        raise BsgConfigError(
+            f"campaign_type must be one of {', '.join(CAMPAIGN_TYPES)}, got {campaign_type!r}."
+        )
+    return str(campaign_type)
+
+
+def check_campaign_id(campaign_id: Any) -> int:
+    """Return a campaign id as a positive int (digit strings accepted), else raise BsgConfigError."""
+    if isinstance(campaign_id, bool):
+        value = None
+    elif isinstance(campaign_id, int):
+        value = campaign_id
+    elif isinstance(campaign_id, str) and campaign_id.strip().isdigit():
+        value = int(campaign_id.strip())
+    else:
+        value = None
+    if value is None or value <= 0:
+        raise BsgConfigError(f"A campaign id must be a positive integer, got {campaign_id!r}.")
+    return value
+
+
+def login_request(api_key: str) -> ApiRequest:
+    """``POST /api/auth/login``: trade the API key for a JWT."""
+    return ApiRequest("login", "POST", "/api/auth/login", json={"api_key": api_key}, authenticated=False)
+
+
+def refresh_request() -> ApiRequest:
+    """``POST /api/auth/refresh``: trade the current JWT for a fresh one."""
+    return ApiRequest("refresh", "POST", "/api/auth/refresh")
+
+
+def list_campaigns_request(
+    api_from: str, api_to: str, *, campaign_type: str, offset: int, limit: int
+) -> ApiRequest:
+    """
+    ``GET /api/campaigns`` for one page of one window, sorted by id ascending.
+
+    :param api_from: inclusive lower bound, ``yyyy-mm-dd hh:mm:ss`` in the API timezone.
+    :param api_to: inclusive upper bound, same format.
+    :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
+    :param offset: records to skip.
+    :param limit: page size, 30..500.
+    """
+    return ApiRequest(
+        "list",
+        "GET",
+        "/api/campaigns",
+        params={
+            "filter[type]": campaign_type,
+            "filter[from]": api_from,
+            "filter[to]": api_to,
+            "page[offset]": str(offset),
+            "page[limit]": str(limit),
+            "sort": "id",
+            "way": "asc",
+        },
+    )
+
+
+def get_campaign_request(campaign_id: int) -> ApiRequest:
+    """``GET /api/campaigns/{id}``."""
+    return ApiRequest("get", "GET", f"/api/campaigns/{campaign_id}")
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """
+    Seconds to wait from a ``Retry-After`` header, in either of its forms.
+
+    :param value: ``"120"`` or an HTTP date such as ``"Wed, 21 Oct 2015 07:28:00 GMT"``.
+    :param now: the current time, for the date form.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (moment - now).total_seconds())
+
+
+def read_answer(
+    request: ApiRequest,
+    status: int,
+    body: bytes,
+    *,
+    content_type: str | None,
+    retry_after: str | None = None,
+) -> Any:
+    """
+    Return the decoded JSON of a successful answer, or raise the error it stands for.
+
+    :param request: the request this answers.
+    :param status: HTTP status code.
+    :param body: raw body.
+    :param content_type: the ``Content-Type`` header.
+    :param retry_after: the ``Retry-After`` header.
+    :raises BsgRetryableError: for statuses and bodies worth another try.
+    :raises BsgApiError: for every other failure (never retried).
+    """
+    where = f"{request.describe()} ({request.endpoint})"
+    if status in RETRYABLE_STATUSES:
+        error_type = BsgRateLimitError if status == 429 else BsgServerError
+        api_message, _ = _error_details(body)
+        raise error_type(
+            f"BSG One API answered HTTP {status} to {where}" + (f": {api_message}" if api_message else ""),
+            status=status,
+            api_message=api_message,
+            retry_after=parse_retry_after(retry_after),
+            reason=str(status),
+            endpoint=request.endpoint,
+        )
+    if 200 <= status < 300:
+        return _decode_json(request, status, body, content_type)
+    api_message, errors = _error_details(body)
+    detail = api_message or "no message"
+    if errors:
+        detail += "; " + "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in errors.items())
+    kwargs: dict[str, Any] = {
+        "status": status,
+        "api_message": api_message,
+        "errors": errors,
+        "endpoint": request.endpoint,
+    }
+    if status in (401, 403):
+        hint = (
+            "check the API key in the connection's password field"
+            if request.endpoint == "login"
+            else "the token was refused"
+        )
+        raise BsgAuthError(f"BSG One API refused {where} (HTTP {status}: {detail}); {hint}.", **kwargs)
+    if status == 404:
+        raise BsgNotFoundError(f"BSG One API found nothing at {where} (HTTP 404: {detail}).", **kwargs)
+    if status == 422:
+        raise BsgValidationError(f"BSG One API rejected {where} (HTTP 422: {detail}).", **kwargs)
+    raise BsgApiError(f"BSG One API answered HTTP {status} to {where}: {detail}.", **kwargs)
+
+
+def _decode_json(request: ApiRequest, status: int, body: bytes, content_type: str | None) -> Any:
+    if content_type is not None and "json" not in content_type.lower():
+        raise BsgMalformedResponseError(
+            f"BSG One API answered {request.describe()} with HTTP {status} but Content-Type "
+            f"{content_type.split(';')[0]!r} instead of JSON (a proxy or maintenance page?).",
+            status=status,
+            reason="not_json",
+            endpoint=request.endpoint,
+        )
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise BsgMalformedResponseError(
+            f"BSG One API answered {request.describe()} with HTTP {status} and a body that is not "
+            f"valid JSON ({exc.msg} at byte {exc.pos}, {len(body)} bytes).",
+            status=status,
+            reason="malformed_json",
+            endpoint=request.endpoint,
+        ) from None
+
+
+def _error_details(body: bytes) -> tuple[str | None, dict[str, list[str]]]:
+    """Read ``{"message", "errors"}`` from an error body, tolerating anything else."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None, {}
+    if not isinstance(payload, dict):
+        return None, {}
+    message = payload.get("message")
+    raw_errors = payload.get("errors")
+    errors: dict[str, list[str]] = {}
+    if isinstance(raw_errors, dict):
+        for field, msgs in raw_errors.items():
+            errors[str(field)] = [str(m) for m in msgs] if isinstance(msgs, list) else [str(msgs)]
+    return (str(message) if message is not None else None), errors
+
+
+def _malformed(request_endpoint: str, what: str) -> BsgMalformedResponseError:
+    return BsgMalformedResponseError(
+        f"BSG One API's {request_endpoint} answer is not what the API documents: {what}.",
+        status=200,
+        reason="bad_shape",
+        endpoint=request_endpoint,
+    )
+
+
+def parse_token(payload: Any) -> str:
+    """Read the JWT from a login or refresh answer (``TokenSchema``)."""
+    token = payload.get("bearer") if isinstance(payload, Mapping) else None
+    if not isinstance(token, str) or not token:
+        raise _malformed("login", "no token in the 'bearer' field")
+    return token
+
+
+def check_campaign(record: Any, endpoint: str) -> dict[str, Any]:
+    """Return ``record`` if it is a campaign object with an integer id, else raise."""
+    if not isinstance(record, dict):
+        raise _malformed(endpoint, f"a campaign that is not an object ({type(record).__name__})")
+    campaign_id = record.get("id")
+    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
+        raise _malformed(endpoint, f"a campaign whose id is {campaign_id!r}, not an integer")
+    return record
+
+
+def parse_campaign(payload: Any) -> dict[str, Any]:
+    """Read the campaign from ``GET /api/campaigns/{id}`` (``CampaignResponse``)."""
+    data = payload.get("data") if isinstance(payload, Mapping) else None
+    return check_campaign(data, "get")
+
+
+def parse_campaign_page(payload: Any) -> CampaignPage:
+    """Read one page of ``GET /api/campaigns`` (``SearchCampaignResource``), checking what paging needs."""
+    if not isinstance(payload, Mapping):
+        raise _malformed("list", f"a {type(payload).__name__} instead of an object")
+    data = payload.get("data")
+    if not isinstance(data, list):
+        raise _malformed("list", f"'data' that is {type(data).__name__}, not a list")
+    meta = payload.get("meta")
+    page = meta.get("page") if isinstance(meta, Mapping) else None
+    if not isinstance(page, Mapping):
+        raise _malformed("list", "no 'meta.page' object")
+    numbers = {}
+    for key in ("total", "offset", "limit"):
+        value = page.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _malformed("list", f"meta.page.{key} = {value!r}, not a non-negative integer")
+        numbers[key] = value
+    for record in data:
+        check_campaign(record, "list")
+    return CampaignPage(records=data, **numbers)

@@ -1,0 +1,136 @@
+"""The ``bsg`` connection's fields, read and checked once, with messages that say how to fix them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bsg_provider.api import normalize_base_url
+from bsg_provider.errors import BsgConfigError
+from bsg_provider.windows import api_zone
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+DEFAULT_RETRY_MAX_WAIT = 60.0
+KNOWN_EXTRAS = ("api_timezone", "timeout", "max_retries", "retry_max_wait", "max_requests_per_second")
+
+
+@dataclass(frozen=True)
+class BsgConnectionSettings:
+    """
+    What a ``bsg`` connection says, validated.
+
+    :param base_url: the API's base URL, with scheme, without trailing slash.
+    :param api_key: the API key (kept out of ``repr``).
+    :param api_timezone: IANA timezone of the account's timestamps and filters.
+    :param timeout: connect and read timeout of each request, in seconds.
+    :param max_retries: retries of a request that failed transiently.
+    :param retry_max_wait: upper bound of one wait between retries, in seconds.
+    :param max_requests_per_second: client-side rate limit, or None for none.
+    """
+
+    base_url: str
+    api_key: str = field(repr=False)
+    api_timezone: str = "UTC"
+    timeout: float = DEFAULT_TIMEOUT
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT
+    max_requests_per_second: float | None = None
+
+    @classmethod
+    def from_fields(
+        cls, conn_id: str, *, host: str | None, password: str | None, extra: Mapping[str, Any] | None
+    ) -> BsgConnectionSettings:
+        """
+        Build settings from a connection's fields.
+
+        :param conn_id: the connection id, for messages.
+        :param host: the connection's host (base URL).
+        :param password: the connection's password (API key).
+        :param extra: the connection's extras as a dict.
+        :raises BsgConfigError: naming the field and the fix.
+        """
+        where = f"Connection {conn_id!r}"
+        if not password or not str(password).strip():
+            raise BsgConfigError(
+                f"{where} has no API key. Put the BSG API key (live_... or test_...) in the connection's "
+                "password field."
+            )
+        try:
+            base_url = normalize_base_url(host)
+        except BsgConfigError as exc:
+            raise BsgConfigError(f"{where}: {exc}") from None
+        extras = _plain_extras(extra or {}, where)
+        unknown = sorted(set(extras) - set(KNOWN_EXTRAS))
+        if unknown:
+            raise BsgConfigError(
+                f"{where} has unknown extra field(s) {', '.join(unknown)}; the bsg connection knows "
+                f"{', '.join(KNOWN_EXTRAS)}. Remove or rename them."
+            )
+        tz = extras.get("api_timezone") or "UTC"
+        if not isinstance(tz, str):
+            raise BsgConfigError(
+                f"{where}: extra api_timezone must be an IANA name such as 'UTC', got {tz!r}."
+            )
+        try:
+            api_zone(tz)
+        except ValueError as exc:
+            raise BsgConfigError(f"{where}: {exc}") from None
+        rate = extras.get("max_requests_per_second")
+        return cls(
+            base_url=base_url,
+            api_key=str(password).strip(),
+            api_timezone=tz,
+            timeout=_number(extras, "timeout", DEFAULT_TIMEOUT, where, minimum=0.0, exclusive=True),
+            max_retries=int(
+                _number(extras, "max_retries", DEFAULT_MAX_RETRIES, where, minimum=0, integer=True)
+            ),
+            retry_max_wait=_number(extras, "retry_max_wait", DEFAULT_RETRY_MAX_WAIT, where, minimum=0.0),
+            max_requests_per_second=(
+                None
+                if rate in (None, "")
+                else _number(extras, "max_requests_per_second", None, where, minimum=0.0, exclusive=True)
+            ),
+        )
+
+
+def _plain_extras(extra: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Accept both ``timeout`` and the UI's older ``extra__bsg__timeout`` spelling."""
+    if not isinstance(extra, Mapping):
+        raise BsgConfigError(f"{where}: extra must be a JSON object, got {type(extra).__name__}.")
+    plain: dict[str, Any] = {}
+    for key, value in extra.items():
+        name = key.removeprefix("extra__bsg__")
+        if value is None or value == "":
+            continue
+        plain[name] = value
+    return plain
+
+
+def _number(
+    extras: Mapping[str, Any],
+    name: str,
+    default: float | None,
+    where: str,
+    *,
+    minimum: float,
+    exclusive: bool = False,
+    integer: bool = False,
+) -> float:
+    raw = extras.get(name, default)
+    kind = "a whole number" if integer else "a number"
+    bound = f"greater than {minimum:g}" if exclusive else f"at least {minimum:g}"
+    hint = f"{where}: extra {name} must be {kind} {bound}, got {raw!r}."
+    if isinstance(raw, bool):
+        raise BsgConfigError(hint)
+    try:
+        value = float(raw) if not isinstance(raw, (int, float)) else raw
+    except (TypeError, ValueError):
+        raise BsgConfigError(hint) from None
+    if not math.isfinite(value) or (integer and value != int(value)):
+        raise BsgConfigError(hint)
+    if value < minimum or (exclusive and value == minimum):
+        raise BsgConfigError(hint)
+    return float(value)

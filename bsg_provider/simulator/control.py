@@ -1,0 +1,122 @@
+"""Control endpoints under ``/_simulator/`` for a simulator running in another process.
+
+Not part of the vendor API and need no token:
+
+- ``POST /_simulator/faults``: JSON with :meth:`BsgSimulator.inject`'s fields (``kind`` required) -> 201
+- ``GET /_simulator/faults``: faults not used up yet; ``DELETE /_simulator/faults``: drop all
+- ``POST /_simulator/campaigns``: JSON ``{"created_at": ISO with offset, "final_status", "status_step_seconds",
+  "message_type", ...other add_campaign fields}`` -> 201 with the campaign as the API renders it
+- ``DELETE /_simulator/campaigns/{id}``; ``POST /_simulator/campaigns/{id}/status`` with ``{"status": ...}``
+- ``GET /_simulator/stats``: ``{"requests": {endpoint: count}, "total": n, "campaigns": n}``
+- ``DELETE /_simulator/requests``: clear the request log
+- ``GET /_simulator/ground-truth?start=ISO&end=ISO&type=sms``: ``{"ids": [...], "count": n}`` for the
+  half-open ``[start, end)``
+- ``GET /_simulator/now``: ``{"now": ISO}``, the simulator's clock
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .endpoints import Response, json_response, message
+
+if TYPE_CHECKING:
+    from .server import BsgSimulator
+
+_CAMPAIGN = re.compile(r"\A/_simulator/campaigns/([0-9]+)(/status)?\Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """An aware datetime from ISO 8601 text with an offset (``Z`` allowed).
+
+    :param text: the text; a ``+`` turned into a space by form decoding is restored.
+    """
+    candidates = [text.replace("Z", "+00:00")]
+    if " " in text.strip():
+        head, _, tail = text.strip().rpartition(" ")
+        candidates.append(f"{head}+{tail}")
+    for candidate in candidates:
+        try:
+            value = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        if value.utcoffset() is not None:
+            return value
+    raise ValueError(f"expected an ISO 8601 datetime with offset, got {text!r}")
+
+
+def _param(params: dict[str, str], name: str) -> str:
+    if name not in params:
+        raise ValueError(f"missing query parameter {name!r}")
+    return params[name]
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    data = json.loads(body or b"{}")
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
+def handle_control(sim: BsgSimulator, method: str, path: str, params: dict[str, str], body: bytes) -> Response:
+    """Answer a control request.
+
+    :param sim: the simulator.
+    :param method: HTTP method.
+    :param path: URL path.
+    :param params: query parameters.
+    :param body: request body.
+    """
+    try:
+        return _dispatch(sim, method, path.rstrip("/"), params, body)
+    except KeyError as exc:
+        return message(404, f"Unknown campaign {exc}")
+    except (TypeError, ValueError) as exc:
+        return message(400, str(exc))
+
+
+def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str], body: bytes) -> Response:
+    if path == "/_simulator/faults":
+        if method == "POST":
+            options = _body(body)
+            if "kind" not in options:
+                raise ValueError("a fault needs a kind")
+            kind = options.pop("kind")
+            return json_response(201, {"fault": sim.inject(kind, **options).describe()})
+        if method == "DELETE":
+            return json_response(200, {"cleared": sim.clear_faults()})
+        if method == "GET":
+            return json_response(200, {"faults": [fault.describe() for fault in sim.faults.pending()]})
+    elif path == "/_simulator/campaigns" and method == "POST":
+        options = _body(body)
+        if "created_at" not in options:
+            raise ValueError("a campaign needs created_at")
+        created_at = parse_iso(str(options.pop("created_at")))
+        if isinstance(options.get("start_at"), str):
+            options["start_at"] = parse_iso(options["start_at"])
+        return json_response(201, sim.add_campaign(created_at, **options))
+    elif path == "/_simulator/stats" and method == "GET":
+        counts = sim.log.counts()
+        return json_response(200, {"requests": counts, "total": sum(counts.values()),
+                                   "campaigns": len(sim.dataset.ids())})
+    elif path == "/_simulator/requests" and method == "DELETE":
+        sim.clear_requests()
+        return json_response(200, {"cleared": True})
+    elif path == "/_simulator/ground-truth" and method == "GET":
+        start, end = parse_iso(_param(params, "start")), parse_iso(_param(params, "end"))
+        ids = sorted(sim.ground_truth_ids(start, end, params.get("type", "sms")))
+        return json_response(200, {"ids": ids, "count": len(ids)})
+    elif path == "/_simulator/now" and method == "GET":
+        return json_response(200, {"now": sim.now().isoformat()})
+    else:
+        match = _CAMPAIGN.match(path)
+        if match is not None and match.group(2) and method == "POST":
+            sim.set_status(int(match.group(1)), str(_body(body).get("status")))
+            return json_response(200, sim.campaign(int(match.group(1))))
+        if match is not None and not match.group(2) and method == "DELETE":
+            sim.delete_campaign(int(match.group(1)))
+            return json_response(200, {"deleted": int(match.group(1))})
+    return message(404, "Unknown simulator control endpoint")

@@ -1,0 +1,582 @@
+"""The simulated campaigns: deterministic generation, status progression and fast selection.
+
+Campaigns are kept per message type in a list ordered by ``(created_at, id)`` so a
+``filter[from]``/``filter[to]`` window is two bisects. Generated campaigns derive
+every attribute lazily from 96 random bits, which keeps start-up fast for large
+data sets; their rendered JSON is cached once their status can no longer change.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import random
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from .timeutil import epoch_to_wall, format_offset, format_wall
+
+STATUSES = ("creation", "moderation", "scheduled", "sending", "paused", "stopped", "done", "spam")
+STOPPABLE = frozenset({"scheduled", "sending", "paused", "moderation"})
+#: Values the list endpoint's ``filter[type]`` accepts.
+LIST_TYPES = ("sms", "rcs", "whatsapp")
+#: Values the vendor's MessageType schema allows on a campaign.
+MESSAGE_TYPES = ("sms", "viber", "hlr", "rcs", "whatsapp")
+TIMESTAMP_FORMATS = ("plain", "iso", "mixed")
+FIRST_ID = 53_000_000
+
+_PROGRESSION = ("creation", "moderation", "scheduled", "sending")
+_SENDERS = (
+    "testsms", "BSG", "Vet klinika", "InfoSMS", "ShopNow", "Bank24", "TaxiGo", "PromoSMS",
+    "Delivery", "MyClinic", "AirTickets", "PizzaHut", "Beauty Bar", "CityGym", "Notice", "OTPcode",
+)
+_PREFIX = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp", "viber": "Viber", "hlr": "HLR"}
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+_ADD_FIELDS = frozenset({
+    "id", "name", "sender", "status", "start_at", "statistics", "calculated_price", "currency",
+    "alternative_channels",
+})
+
+
+def progression(origin: float, step: float, final_status: str) -> tuple[tuple[float, str], ...]:
+    """Timeline from creation to ``final_status``, one status per ``step`` seconds.
+
+    :param origin: epoch seconds of the ``creation`` status.
+    :param step: seconds between statuses.
+    :param final_status: the status the campaign settles in.
+    """
+    if final_status not in STATUSES:
+        raise ValueError(f"unknown status {final_status!r}; expected one of {STATUSES}")
+    if final_status in _PROGRESSION:
+        path = _PROGRESSION[: _PROGRESSION.index(final_status) + 1]
+    elif final_status == "spam":
+        # Spam is a moderation verdict: such a campaign is never scheduled.
+        path = ("creation", "moderation", "spam")
+    else:
+        path = _PROGRESSION + (final_status,)
+    return tuple((origin + index * step, status) for index, status in enumerate(path))
+
+
+class Campaign:
+    """One campaign. Generated ones fill their attributes from ``bits`` on first use.
+
+    :param campaign_id: the campaign id.
+    :param created: ``created_at`` in epoch seconds.
+    :param message_type: sms, rcs, whatsapp...
+    :param bits: random bits to derive the other attributes from, or None when set explicitly.
+    """
+
+    __slots__ = (
+        "id", "created", "message_type", "bits", "timeline", "settle_at", "name", "sender", "sent",
+        "delivered", "fixed_stats", "price", "currency", "start_at", "alternative_channels", "cached",
+    )
+
+    def __init__(self, campaign_id: int, created: int, message_type: str, bits: int | None = None) -> None:
+        # Only what bisecting and lazy materialization need: keeps generating 200k campaigns fast.
+        self.id = campaign_id
+        self.created = created
+        self.message_type = message_type
+        self.bits = bits
+        self.cached: bytes | None = None
+        if bits is None:
+            self.set_defaults()
+
+    def set_defaults(self) -> None:
+        """Give every other attribute a value (done by materialization for generated campaigns)."""
+        self.timeline: tuple[tuple[float, str], ...] = ((self.created, "creation"),)
+        self.settle_at = math.inf
+        self.name = ""
+        self.sender = ""
+        self.sent = 0
+        self.delivered = 0
+        self.fixed_stats = False
+        self.price: float | None = None
+        self.currency: str | None = None
+        self.start_at = self.created
+        self.alternative_channels: Any = None
+
+    def state(self, now: float) -> tuple[str, float | None, float | None]:
+        """Status, real start and finish instants at ``now`` (epoch seconds).
+
+        :param now: simulated epoch seconds.
+        """
+        status, reached = self.timeline[0][1], self.timeline[0][0]
+        real_start = None
+        for moment, name in self.timeline:
+            if moment > now:
+                break
+            status, reached = name, moment
+            if name == "sending" and real_start is None:
+                real_start = moment
+        # The vendor shows no finish time for a campaign stopped before it ever sent.
+        finished = reached if status == "done" or (status == "stopped" and real_start is not None) else None
+        return status, real_start, finished
+
+    def next_change(self, now: float) -> float:
+        """Epoch seconds of the next status change after ``now``, or infinity.
+
+        :param now: simulated epoch seconds.
+        """
+        return next((moment for moment, _ in self.timeline if moment > now), math.inf)
+
+
+def _materialize(campaign: Campaign, tz: tzinfo) -> None:
+    """Derive a generated campaign's attributes from its random bits (bit ranges are disjoint)."""
+    bits = campaign.bits
+    if bits is None:
+        return
+    campaign.bits = None
+    campaign.set_defaults()
+    created = campaign.created
+    campaign.sender = _SENDERS[(bits >> 16) & 0xF]
+    size = (bits >> 30) & 0xFFF
+    sent = campaign.sent = 1 + ((size ** 3) >> 24)
+    campaign.delivered = sent * (60 + ((bits >> 42) & 0x3F) * 40 // 63) // 100
+    price_mode = (bits >> 48) & 3
+    if price_mode == 1:
+        campaign.price = 0.0
+    elif price_mode > 1:
+        campaign.price = round(sent * 0.0125 + 0.0027, 4)
+        campaign.currency = "EUR" if (bits >> 50) & 1 else "USD"
+    delay = (((bits >> 55) & 0x3F) + 1) * 60 if (bits >> 51) & 0xF >= 13 else 0
+    campaign.start_at = created + delay
+    moderation = created + 1 + ((bits >> 61) & 3)
+    scheduled = moderation + 1 + ((bits >> 63) & 7)
+    sending = max(campaign.start_at, scheduled + 1) + ((bits >> 66) & 3)
+    finished = sending + 1 + sent // 20
+    roll = (bits >> 20) & 0x3FF
+    final = "done" if roll < 870 else "stopped" if roll < 940 else "spam" if roll < 1000 else "paused"
+    if final == "spam":
+        timeline: tuple[tuple[float, str], ...] = (
+            (created, "creation"), (moderation, "moderation"), (scheduled + 5, "spam"),
+        )
+    elif final == "stopped" and delay and (bits >> 81) & 1:
+        timeline = (
+            (created, "creation"), (moderation, "moderation"), (scheduled, "scheduled"),
+            (scheduled + delay // 2, "stopped"),
+        )
+    else:
+        end = finished if final != "stopped" else sending + 1 + (finished - sending) // 2
+        timeline = (
+            (created, "creation"), (moderation, "moderation"), (scheduled, "scheduled"),
+            (sending, "sending"), (end, final),
+        )
+    campaign.timeline = timeline
+    campaign.settle_at = timeline[-1][0]
+    kind = (bits >> 68) & 7
+    if kind == 5:
+        wall = epoch_to_wall(created, tz)
+        campaign.name = f"Promo {_MONTHS[wall.month - 1]} {wall.year}"
+    elif kind == 6:
+        campaign.name = f"Newsletter #{((bits >> 71) & 0x3FF) + 1}"
+    elif kind == 7:
+        campaign.name = f"Reminders {datetime.fromtimestamp(created, tz).date().isoformat()}"
+    else:
+        wall_text = datetime.fromtimestamp(created, tz).isoformat(" ")[:19]
+        campaign.name = f"{_PREFIX[campaign.message_type]} api campaign / {wall_text}"
+
+
+class Renderer:
+    """Renders timestamps in the API timezone and format.
+
+    :param tz: the API timezone.
+    :param timestamp_format: plain, iso (space form with offset) or mixed (per campaign).
+    """
+
+    def __init__(self, tz: tzinfo, timestamp_format: str) -> None:
+        if timestamp_format not in TIMESTAMP_FORMATS:
+            raise ValueError(f"timestamp_format must be one of {TIMESTAMP_FORMATS}")
+        self.tz = tz
+        self.timestamp_format = timestamp_format
+
+    def stamper(self, campaign_id: int) -> Callable[[float], str]:
+        """The timestamp renderer used for every field of one campaign.
+
+        :param campaign_id: decides the form when the format is ``mixed``.
+        """
+        offset = self.timestamp_format == "iso" or (self.timestamp_format == "mixed" and campaign_id % 2 == 1)
+        tz = self.tz
+
+        # isoformat is C code; sep=" " gives the vendor's "2000-01-23 04:56:07+00:00" form.
+        def stamp(seconds: float) -> str:
+            text = datetime.fromtimestamp(math.floor(seconds), tz).isoformat(" ")
+            return text if offset else text[:19]
+
+        return stamp
+
+
+class _Lane:
+    """The campaigns of one message type, ordered by (created, id)."""
+
+    __slots__ = ("times", "items", "id_sorted")
+
+    def __init__(self) -> None:
+        self.times: list[int] = []
+        self.items: list[Campaign] = []
+        # True while id order equals (created, id) order: the default sort then needs no sorting.
+        self.id_sorted = True
+
+
+class Dataset:
+    """All campaigns of one simulator; every method is thread-safe.
+
+    :param count: number of campaigns to generate.
+    :param seed: random seed; the same seed and anchor give the same campaigns.
+    :param anchor: epoch seconds of "now" the campaigns are generated before.
+    :param period_days: campaigns are spread over this many days before the anchor.
+    :param tz: the API timezone.
+    :param timestamp_format: see :class:`Renderer`.
+    """
+
+    def __init__(
+        self, *, count: int, seed: int, anchor: int, period_days: float, tz: tzinfo, timestamp_format: str
+    ) -> None:
+        self.lock = threading.RLock()
+        self.tz = tz
+        self.renderer = Renderer(tz, timestamp_format)
+        self._by_id: dict[int, Campaign] = {}
+        self._lanes: dict[str, _Lane] = {name: _Lane() for name in LIST_TYPES}
+        self._drift = random.Random(f"drift-{seed}")
+        self._version = 0
+        self._orders: dict[tuple[Any, ...], tuple[int, float, list[Campaign]]] = {}
+        self.max_id = FIRST_ID
+        self._generate(count, seed, anchor, int(period_days * 86400))
+
+    def _generate(self, count: int, seed: int, anchor: int, span: int) -> None:
+        if count <= 0 or span <= 0:
+            return
+        rng = random.Random(seed)
+        start = anchor - span
+        rand = rng.random
+        times = [start + int(rand() * span) for _ in range(count)]
+        # Campaigns exactly at UTC midnight and several in one second expose window-edge bugs.
+        first_midnight = -(-start // 86400) * 86400
+        days = (anchor - 1 - first_midnight) // 86400 + 1 if first_midnight < anchor else 0
+        if days > 0:
+            for _ in range(min(count, max(2, count // 100))):
+                times[rng.randrange(count)] = first_midnight + 86400 * rng.randrange(days)
+        times.sort()
+        if count > 1:
+            for _ in range(max(2, count // 50)):
+                index = rng.randrange(1, count)
+                times[index] = times[index - 1]
+            midnight = next((i for i in range(count - 1) if times[i] % 86400 == 0), None)
+            if midnight is not None:
+                times[midnight + 1] = times[midnight]
+        next_id = FIRST_ID
+        getbits = rng.getrandbits
+        lanes = self._lanes
+        by_id = self._by_id
+        for created in times:
+            bits = getbits(96)
+            next_id += 1 + (bits & 0xFF) % 5
+            roll = (bits >> 8) & 0xFF
+            message_type = "sms" if roll < 218 else "rcs" if roll < 243 else "whatsapp"
+            campaign = Campaign(next_id, created, message_type, bits)
+            by_id[next_id] = campaign
+            lane = lanes[message_type]
+            lane.times.append(created)
+            lane.items.append(campaign)
+        self.max_id = next_id
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, campaign_id: int) -> Campaign | None:
+        """The campaign with this id, or None.
+
+        :param campaign_id: the id.
+        """
+        return self._by_id.get(campaign_id)
+
+    def to_dict(self, campaign: Campaign, now: float) -> dict[str, Any]:
+        """A campaign as the API renders it at ``now``.
+
+        :param campaign: the campaign.
+        :param now: simulated epoch seconds.
+        """
+        with self.lock:
+            _materialize(campaign, self.tz)
+            status, real_start, finished = campaign.state(now)
+            stamp = self.renderer.stamper(campaign.id)
+            shown = campaign.fixed_stats or real_start is not None
+            return {
+                "id": campaign.id,
+                "name": campaign.name,
+                "sender": campaign.sender,
+                "status": status,
+                "message_type": campaign.message_type,
+                "start_at": stamp(campaign.start_at),
+                "real_start_at": None if real_start is None else stamp(real_start),
+                "finished_at": None if finished is None else stamp(finished),
+                "created_at": stamp(campaign.created),
+                "statistics": {
+                    "delivered": campaign.delivered if shown else 0,
+                    "sent": campaign.sent if shown else 0,
+                },
+                "calculated_price": campaign.price,
+                "currency": campaign.currency,
+                "alternative_channels": campaign.alternative_channels,
+            }
+
+    def to_json(self, campaign: Campaign, now: float) -> bytes:
+        """A campaign's JSON, cached once its status is settled.
+
+        :param campaign: the campaign.
+        :param now: simulated epoch seconds.
+        """
+        cached = campaign.cached
+        if cached is not None:
+            return cached
+        data = _ENCODE(self.to_dict(campaign, now)).encode()
+        if now >= campaign.settle_at:
+            campaign.cached = data
+        return data
+
+    def select(
+        self, message_type: str, lo: int, hi: int, sort: str, way: str, offset: int, limit: int, now: float
+    ) -> tuple[int, list[bytes]]:
+        """One page of the list endpoint: campaigns with ``lo <= created <= hi``.
+
+        :param message_type: the ``filter[type]``.
+        :param lo: first epoch second included.
+        :param hi: last epoch second included.
+        :param sort: id, sender, type, date or status; id breaks ties in the same direction.
+        :param way: asc or desc.
+        :param offset: rows to skip.
+        :param limit: rows to return at most.
+        :param now: simulated epoch seconds.
+        :return: the total in the window and the page's rendered campaigns.
+        """
+        with self.lock:
+            lane = self._lanes.get(message_type)
+            if lane is None:
+                return 0, []
+            start = bisect_left(lane.times, lo)
+            end = bisect_right(lane.times, hi)
+            total = max(0, end - start)
+            if offset >= total:
+                return total, []
+            if sort == "date" or (sort == "id" and lane.id_sorted):
+                if way == "asc":
+                    page = lane.items[start + offset : min(end, start + offset + limit)]
+                else:
+                    top = end - offset
+                    page = lane.items[max(start, top - limit) : top]
+                    page.reverse()
+            else:
+                page = self._ordered(message_type, lane, start, end, sort, way, now)[offset : offset + limit]
+            return total, [self.to_json(campaign, now) for campaign in page]
+
+    def _ordered(
+        self, message_type: str, lane: _Lane, start: int, end: int, sort: str, way: str, now: float
+    ) -> list[Campaign]:
+        # Paging re-requests the same window many times: sort it once per data version.
+        key = (message_type, start, end, sort, way)
+        hit = self._orders.get(key)
+        if hit is not None and hit[0] == self._version and now < hit[1]:
+            return hit[2]
+        items = lane.items[start:end]
+        for campaign in items:
+            _materialize(campaign, self.tz)
+        valid_until = math.inf
+        sort_key: Callable[[Campaign], Any]
+        if sort == "sender":
+            sort_key = lambda c: (c.sender, c.id)  # noqa: E731
+        elif sort == "type":
+            sort_key = lambda c: (c.message_type, c.id)  # noqa: E731
+        elif sort == "date":
+            sort_key = lambda c: (c.created, c.id)  # noqa: E731
+        elif sort == "status":
+            sort_key = lambda c: (c.state(now)[0], c.id)  # noqa: E731
+            valid_until = min((c.next_change(now) for c in items), default=math.inf)
+        else:
+            sort_key = lambda c: c.id  # noqa: E731
+        items.sort(key=sort_key, reverse=way == "desc")
+        if len(self._orders) > 16:
+            self._orders.clear()
+        self._orders[key] = (self._version, valid_until, items)
+        return items
+
+    def window(self, message_type: str, lo: int, hi_exclusive: int) -> list[Campaign]:
+        """Campaigns with ``lo <= created < hi_exclusive``, sorted by id.
+
+        :param message_type: the message type.
+        :param lo: first epoch second included.
+        :param hi_exclusive: first epoch second excluded.
+        """
+        with self.lock:
+            lane = self._lanes.get(message_type)
+            if lane is None:
+                return []
+            start = bisect_left(lane.times, lo)
+            end = bisect_left(lane.times, hi_exclusive)
+            return sorted(lane.items[start:end], key=lambda c: c.id)
+
+    # --- changing ----------------------------------------------------------------------------
+
+    def add(
+        self,
+        created: int,
+        *,
+        message_type: str,
+        final_status: str,
+        step: float,
+        now: float,
+        fields: dict[str, Any],
+    ) -> Campaign:
+        """Add a campaign whose status progresses from ``now`` towards ``final_status``.
+
+        :param created: ``created_at`` in epoch seconds.
+        :param message_type: sms, rcs, whatsapp (viber and hlr too, though the list cannot filter them).
+        :param final_status: the status it settles in.
+        :param step: seconds per status step.
+        :param now: simulated epoch seconds the progression starts at.
+        :param fields: overrides: id, name, sender, status (fixed), start_at (epoch seconds),
+            statistics ({"sent", "delivered"}), calculated_price, currency, alternative_channels.
+        """
+        unknown = set(fields) - _ADD_FIELDS
+        if unknown:
+            raise TypeError(f"unknown campaign fields: {sorted(unknown)}; allowed: {sorted(_ADD_FIELDS)}")
+        if message_type not in MESSAGE_TYPES:
+            raise ValueError(f"message_type must be one of {MESSAGE_TYPES}")
+        if step <= 0:
+            raise ValueError("status_step_seconds must be positive")
+        with self.lock:
+            campaign_id = fields.get("id")
+            if campaign_id is None:
+                campaign_id = self.max_id + 1
+            elif not isinstance(campaign_id, int) or campaign_id in self._by_id:
+                raise ValueError(f"id {campaign_id!r} is not a new integer id")
+            campaign = Campaign(campaign_id, created, message_type)
+            if "status" in fields:
+                campaign.timeline = ((now, _check_status(fields["status"])),)
+            else:
+                campaign.timeline = progression(now, step, final_status)
+            campaign.settle_at = campaign.timeline[-1][0]
+            wall = format_wall(epoch_to_wall(created, self.tz))
+            campaign.name = fields.get("name", f"{_PREFIX[message_type]} api campaign / {wall}")
+            campaign.sender = fields.get("sender", "testsms")
+            campaign.start_at = fields.get("start_at", created)
+            stats = fields.get("statistics")
+            if stats is not None:
+                campaign.sent, campaign.delivered = int(stats["sent"]), int(stats["delivered"])
+                campaign.fixed_stats = True
+            else:
+                campaign.sent, campaign.delivered = 10, 7
+            campaign.price = fields.get("calculated_price", 0.0)
+            campaign.currency = fields.get("currency")
+            campaign.alternative_channels = fields.get("alternative_channels")
+            self._insert(campaign)
+            return campaign
+
+    def _insert(self, campaign: Campaign) -> None:
+        lane = self._lanes.setdefault(campaign.message_type, _Lane())
+        times, items = lane.times, lane.items
+        pos = bisect_right(times, campaign.created)
+        while pos > 0 and times[pos - 1] == campaign.created and items[pos - 1].id > campaign.id:
+            pos -= 1
+        if (pos > 0 and items[pos - 1].id > campaign.id) or (pos < len(items) and items[pos].id < campaign.id):
+            lane.id_sorted = False
+        times.insert(pos, campaign.created)
+        items.insert(pos, campaign)
+        self._by_id[campaign.id] = campaign
+        self.max_id = max(self.max_id, campaign.id)
+        self._version += 1
+
+    def delete(self, campaign_id: int) -> None:
+        """Remove a campaign.
+
+        :param campaign_id: the id; KeyError when unknown.
+        """
+        with self.lock:
+            campaign = self._by_id.pop(campaign_id)
+            lane = self._lanes[campaign.message_type]
+            pos = bisect_left(lane.times, campaign.created)
+            while lane.items[pos] is not campaign:
+                pos += 1
+            del lane.times[pos]
+            del lane.items[pos]
+            self._version += 1
+
+    def set_status(self, campaign_id: int, status: str, now: float) -> None:
+        """Fix a campaign's status from ``now`` on, keeping the history reached so far.
+
+        :param campaign_id: the id; KeyError when unknown.
+        :param status: the new status.
+        :param now: simulated epoch seconds.
+        """
+        _check_status(status)
+        with self.lock:
+            campaign = self._by_id[campaign_id]
+            _materialize(campaign, self.tz)
+            reached = tuple(entry for entry in campaign.timeline if entry[0] <= now)
+            campaign.timeline = reached + ((now, status),)
+            campaign.settle_at = now
+            campaign.cached = None
+            self._version += 1
+
+    def stop(self, campaign_id: int, now: float) -> Campaign | None:
+        """The stop endpoint's rule: only scheduled, sending, paused or moderation may stop.
+
+        :param campaign_id: the id; KeyError when unknown.
+        :param now: simulated epoch seconds.
+        :return: the stopped campaign, or None when its status does not allow stopping.
+        """
+        with self.lock:
+            campaign = self._by_id[campaign_id]
+            _materialize(campaign, self.tz)
+            if campaign.state(now)[0] not in STOPPABLE:
+                return None
+            self.set_status(campaign_id, "stopped", now)
+            return campaign
+
+    def insert_random(self, message_type: str, lo: int, hi: int, count: int) -> list[int]:
+        """Insert generated campaigns at random seconds in ``[lo, hi]`` with new ids.
+
+        :param message_type: their message type.
+        :param lo: first epoch second allowed.
+        :param hi: last epoch second allowed.
+        :param count: how many.
+        """
+        with self.lock:
+            added = []
+            for _ in range(count):
+                created = self._drift.randint(lo, hi)
+                campaign = Campaign(self.max_id + 1, created, message_type, self._drift.getrandbits(96))
+                self._insert(campaign)
+                added.append(campaign.id)
+            return added
+
+    def delete_lowest(self, message_type: str, lo: int, hi: int, count: int) -> list[int]:
+        """Delete the ``count`` lowest-id campaigns with ``lo <= created <= hi``.
+
+        :param message_type: the message type.
+        :param lo: first epoch second.
+        :param hi: last epoch second.
+        :param count: how many.
+        """
+        with self.lock:
+            lane = self._lanes.get(message_type)
+            if lane is None:
+                return []
+            start, end = bisect_left(lane.times, lo), bisect_right(lane.times, hi)
+            victims = [c.id for c in heapq.nsmallest(count, lane.items[start:end], key=lambda c: c.id)]
+            for campaign_id in victims:
+                self.delete(campaign_id)
+            return victims
+
+    def ids(self) -> Iterable[int]:
+        """All campaign ids (unordered)."""
+        with self.lock:
+            return list(self._by_id)
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {STATUSES}")
+    return status

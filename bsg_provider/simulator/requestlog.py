@@ -1,0 +1,85 @@
+"""The log of API requests the simulator received, free of credentials."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+ENDPOINTS = ("login", "refresh", "list", "get", "stop", "other")
+# Query keys that could carry a credential if a client misplaced one.
+_SECRET_WORDS = ("key", "token", "bearer", "auth", "password", "secret")
+
+
+@dataclass
+class RequestRecord:
+    """One received request.
+
+    :param method: HTTP method.
+    :param path: URL path without the query.
+    :param query: query parameters (last value wins), credentials redacted.
+    :param endpoint: login, refresh, list, get, stop or other.
+    :param status: the status answered; None for a reset connection (or not answered yet).
+    :param fault: the kind of fault applied, if any.
+    :param received_at: epoch seconds (real time) of arrival.
+    """
+
+    method: str
+    path: str
+    query: dict[str, str]
+    endpoint: str
+    status: int | None = None
+    fault: str | None = None
+    received_at: float = field(default_factory=time.time)
+
+
+class RequestLog:
+    """Thread-safe, arrival-ordered request log.
+
+    :param secret: the API key, redacted wherever it shows up in a query.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+
+    def open(self, method: str, path: str, query: dict[str, str], endpoint: str) -> RequestRecord:
+        """Record a request on arrival; the handler fills in its status later.
+
+        :param method: HTTP method.
+        :param path: URL path.
+        :param query: parsed query parameters.
+        :param endpoint: the endpoint name.
+        """
+        clean = {
+            key: "[redacted]" if self._looks_secret(key, value) else value for key, value in query.items()
+        }
+        record = RequestRecord(method=method, path=self._scrub(path), query=clean, endpoint=endpoint)
+        with self._lock:
+            self._records.append(record)
+        return record
+
+    def _looks_secret(self, key: str, value: str) -> bool:
+        lowered = key.lower()
+        return any(word in lowered for word in _SECRET_WORDS) or (bool(self._secret) and self._secret in value)
+
+    def _scrub(self, path: str) -> str:
+        return path.replace(self._secret, "[redacted]") if self._secret else path
+
+    def snapshot(self) -> list[RequestRecord]:
+        """A copy of the records in arrival order."""
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        """Forget all records."""
+        with self._lock:
+            self._records.clear()
+
+    def counts(self) -> dict[str, int]:
+        """Requests per endpoint, every endpoint present."""
+        with self._lock:
+            counter = Counter(record.endpoint for record in self._records)
+        return {name: counter.get(name, 0) for name in ENDPOINTS}

@@ -1,0 +1,469 @@
+"""The HTTP server and :class:`BsgSimulator`, the in-process entry point."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import struct
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from zoneinfo import ZoneInfo
+
+from .auth import TokenAuthority
+from .control import handle_control
+from .dataset import Dataset
+from .endpoints import HTML_PAGE, MALFORMED_JSON, Response, VendorApi, fault_status, message, route
+from .faults import Fault, FaultPlan
+from .requestlog import ENDPOINTS, RequestLog, RequestRecord
+from .timeutil import SimClock, ceil_epoch, floor_epoch, require_aware
+
+_MAX_BODY = 1 << 20
+_RESET = Response(0, b"")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "BsgOneSimulator/1.0"
+    sys_version = ""
+    # Headers and body go out in one write; without this, delayed ACKs stall keep-alive requests.
+    disable_nagle_algorithm = True
+    timeout = 300
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        # Silent on purpose: the base class would resolve client names and print to stderr.
+        return
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def _read_body(self) -> bytes | None:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            return self._read_chunked()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_BODY:
+            self.close_connection = True
+            self._send(message(400, "Bad Content-Length"))
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        chunks = []
+        while True:
+            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline(1024).strip():
+                    pass
+                return b"".join(chunks)
+            chunks.append(self.rfile.read(size))
+            self.rfile.readline(1024)
+
+    def _dispatch(self) -> None:
+        sim = self.server.sim
+        split = urlsplit(self.path)
+        path = split.path
+        params = dict(parse_qsl(split.query, keep_blank_values=True))
+        body = self._read_body()
+        if body is None:
+            return
+        if path == "/_simulator" or path.startswith("/_simulator/"):
+            self._send(handle_control(sim, self.command, path, params, body))
+            return
+        endpoint, arg = route(self.command, path)
+        record = sim.log.open(self.command, path, params, endpoint)
+        try:
+            response = None
+            fault = sim.faults.take(endpoint)
+            if fault is not None:
+                record.fault = fault.kind
+                response = self._apply_fault(fault, endpoint, params)
+            if response is _RESET:
+                self._reset()
+                return
+            if response is None:
+                response = sim.api.handle(endpoint, arg, params, self.headers.get("Authorization"), body)
+        except Exception:  # a simulator bug must answer 500, not drop the connection
+            traceback.print_exc(file=sys.stderr)
+            response = message(500, "Server Error")
+        record.status = response.status
+        self._send(response)
+
+    def _apply_fault(self, fault: Fault, endpoint: str, params: dict[str, str]) -> Response | None:
+        sim = self.server.sim
+        kind = fault.kind
+        if kind == "status":
+            assert fault.status is not None
+            return fault_status(fault.status, fault.retry_after)
+        if kind == "reset":
+            return _RESET
+        if kind == "delay":
+            # Waiting on the stop event keeps shutdown prompt even mid-delay.
+            return _RESET if sim._stopping.wait(fault.delay) else None
+        if kind == "malformed_json":
+            return Response(200, MALFORMED_JSON)
+        if kind == "html":
+            return Response(200, HTML_PAGE, "text/html; charset=UTF-8")
+        if kind == "expire_token":
+            sim.auth.revoke_all()
+            return None
+        message_type, lo, hi = sim.api.drift_window(endpoint, params)
+        if kind == "insert":
+            sim.dataset.insert_random(message_type, lo, hi, fault.count)
+        else:
+            sim.dataset.delete_lowest(message_type, lo, hi, fault.count)
+        return None
+
+    def _reset(self) -> None:
+        # SO_LINGER 0 makes the close send RST instead of a graceful FIN.
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _send(self, response: Response) -> None:
+        reason = self.responses.get(response.status, ("",))[0]  # type: ignore[call-overload]
+        lines = [
+            f"HTTP/1.1 {response.status} {reason}",
+            f"Date: {self.date_time_string()}",
+            f"Server: {self.server_version}",
+            f"Content-Type: {response.content_type}",
+            f"Content-Length: {len(response.body)}",
+        ]
+        lines.extend(f"{name}: {value}" for name, value in response.headers)
+        if self.close_connection:
+            lines.append("Connection: close")
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], sim: BsgSimulator) -> None:
+        self.sim = sim
+        self._connections: dict[threading.Thread, socket.socket] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn) that can take seconds.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._serve, args=(request, client_address), name="bsg-simulator-conn", daemon=True
+        )
+        with self._connections_lock:
+            self._connections[thread] = request
+        thread.start()
+
+    def _serve(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # clients hanging up, and our own resets, are routine here
+        super().handle_error(request, client_address)
+
+    def close_connections(self, timeout: float) -> None:
+        """Unblock every connection thread and wait up to ``timeout`` seconds for them.
+
+        :param timeout: seconds to wait in total.
+        """
+        with self._connections_lock:
+            items = list(self._connections.items())
+        for _, sock in items:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for thread, _ in items:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class BsgSimulator:
+    """A local BSG One API serving deterministic campaigns, with fault injection.
+
+    :param campaigns: number of campaigns to generate.
+    :param seed: random seed; same seed and ``now`` give the same campaigns.
+    :param api_key: the key ``/api/auth/login`` accepts.
+    :param timezone: IANA name of the account timezone (filters and timestamps).
+    :param token_ttl: token lifetime in seconds (real time).
+    :param period_days: campaigns are spread over this many days before ``now``.
+    :param status_step_seconds: default seconds per status step of campaigns added later.
+    :param timestamp_format: plain (``2024-04-03 12:14:49``), iso (``2024-04-03 12:14:49+02:00``)
+        or mixed (per campaign).
+    :param host: address to bind.
+    :param port: port to bind; 0 picks a free one.
+    :param now: aware instant to anchor the simulator's clock at; it then advances in real time.
+    """
+
+    def __init__(
+        self,
+        campaigns: int = 5000,
+        seed: int = 42,
+        api_key: str = "test_simulator_key",
+        timezone: str = "UTC",
+        token_ttl: float = 3600,
+        period_days: float = 400,
+        status_step_seconds: float = 60.0,
+        timestamp_format: str = "plain",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        now: datetime | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key must not be empty")
+        if status_step_seconds <= 0:
+            raise ValueError("status_step_seconds must be positive")
+        self.api_key = api_key
+        self.timezone = timezone
+        self.tz = ZoneInfo(timezone)
+        self.status_step_seconds = float(status_step_seconds)
+        self.host = host
+        self.port = port
+        self.clock = SimClock(now)
+        self.auth = TokenAuthority(token_ttl)
+        self.faults = FaultPlan()
+        self.log = RequestLog(api_key)
+        self.dataset = Dataset(
+            count=campaigns,
+            seed=seed,
+            anchor=floor_epoch(self.clock.anchor),
+            period_days=period_days,
+            tz=self.tz,
+            timestamp_format=timestamp_format,
+        )
+        self.api = VendorApi(self)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> BsgSimulator:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), self)
+        self.port = self._server.server_port
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="bsg-simulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, cut open connections and join the threads (about 1 s at most)."""
+        server, thread = self._server, self._thread
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        server.close_connections(timeout=1.0)
+        if thread is not None:
+            thread.join(1.0)
+        self._server = self._thread = None
+
+    def __enter__(self) -> BsgSimulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, without a trailing slash."""
+        if self._server is None:
+            raise RuntimeError("the simulator is not running; call start() or use it as a context manager")
+        return f"http://{self.host}:{self.port}"
+
+    # --- clock ---------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The simulator's current instant (aware UTC)."""
+        return self.clock.now()
+
+    def epoch(self) -> float:
+        """The simulator's current epoch seconds."""
+        return self.clock.epoch()
+
+    # --- request log ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """API requests received, in arrival order (a copy); control requests are not logged."""
+        return self.log.snapshot()
+
+    def clear_requests(self) -> None:
+        """Forget the logged requests."""
+        self.log.clear()
+
+    def count(self, endpoint: str) -> int:
+        """Requests received to one endpoint (or ``any``).
+
+        :param endpoint: login, refresh, list, get, stop, other or any.
+        """
+        counts = self.log.counts()
+        if endpoint == "any":
+            return sum(counts.values())
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {ENDPOINTS} or 'any'")
+        return counts[endpoint]
+
+    # --- data ----------------------------------------------------------------------------------
+
+    def ground_truth(self, start: datetime, end: datetime, campaign_type: str = "sms") -> list[dict[str, Any]]:
+        """Campaigns with ``start <= created_at < end``, sorted by id, rendered as of now.
+
+        :param start: aware start, included.
+        :param end: aware end, excluded.
+        :param campaign_type: the message type.
+        """
+        now = self.epoch()
+        return [self.dataset.to_dict(c, now) for c in self._window(start, end, campaign_type)]
+
+    def ground_truth_ids(self, start: datetime, end: datetime, campaign_type: str = "sms") -> set[int]:
+        """Ids of :meth:`ground_truth`.
+
+        :param start: aware start, included.
+        :param end: aware end, excluded.
+        :param campaign_type: the message type.
+        """
+        return {c.id for c in self._window(start, end, campaign_type)}
+
+    def _window(self, start: datetime, end: datetime, campaign_type: str) -> list[Any]:
+        # created_at is whole seconds, so created >= start <=> created >= ceil(start); same for < end.
+        lo = ceil_epoch(require_aware(start, "start"))
+        hi = ceil_epoch(require_aware(end, "end"))
+        return self.dataset.window(campaign_type, lo, hi)
+
+    def campaign(self, campaign_id: int) -> dict[str, Any] | None:
+        """A campaign as the API renders it now, or None.
+
+        :param campaign_id: the id.
+        """
+        campaign = self.dataset.get(campaign_id)
+        return None if campaign is None else self.dataset.to_dict(campaign, self.epoch())
+
+    def add_campaign(
+        self,
+        created_at: datetime,
+        *,
+        message_type: str = "sms",
+        final_status: str = "done",
+        status_step_seconds: float | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add a campaign whose status moves from ``creation`` to ``final_status`` in real time.
+
+        :param created_at: aware ``created_at`` (floored to the second, as the API stores it).
+        :param message_type: sms, rcs or whatsapp.
+        :param final_status: the status it settles in (spam goes creation -> moderation -> spam).
+        :param status_step_seconds: seconds per step; the simulator's default when None.
+        :param fields: overrides: id, name, sender, status (fixed, no progression), start_at (aware),
+            statistics ({"sent", "delivered"}), calculated_price, currency, alternative_channels.
+        :return: the campaign as the API renders it now.
+        """
+        created = floor_epoch(require_aware(created_at, "created_at"))
+        if isinstance(fields.get("start_at"), datetime):
+            fields["start_at"] = floor_epoch(require_aware(fields["start_at"], "start_at"))
+        step = self.status_step_seconds if status_step_seconds is None else float(status_step_seconds)
+        now = self.epoch()
+        campaign = self.dataset.add(
+            created, message_type=message_type, final_status=final_status, step=step, now=now, fields=fields
+        )
+        return self.dataset.to_dict(campaign, now)
+
+    def delete_campaign(self, campaign_id: int) -> None:
+        """Remove a campaign; KeyError when unknown.
+
+        :param campaign_id: the id.
+        """
+        self.dataset.delete(campaign_id)
+
+    def set_status(self, campaign_id: int, status: str) -> None:
+        """Fix a campaign's status from now on; KeyError when unknown.
+
+        :param campaign_id: the id.
+        :param status: one of the vendor's CampaignStatus values.
+        """
+        self.dataset.set_status(campaign_id, status, self.epoch())
+
+    # --- faults --------------------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        endpoint: str = "list",
+        skip: int = 0,
+        times: int | None = 1,
+        status: int | None = None,
+        retry_after: str | int | None = None,
+        delay: float | None = None,
+        count: int = 1,
+    ) -> Fault:
+        """Queue a fault (see :mod:`bsg_provider.simulator.faults`).
+
+        :param kind: status, reset, delay, malformed_json, html, expire_token, insert or delete.
+        :param endpoint: login, refresh, list, get, stop, other or any.
+        :param skip: matching requests to let pass first.
+        :param times: matching requests to hit (None: all).
+        :param status: HTTP status of a ``status`` fault (default 503).
+        :param retry_after: Retry-After header value, sent verbatim.
+        :param delay: seconds a ``delay`` fault waits.
+        :param count: campaigns an ``insert``/``delete`` fault adds or removes.
+        :return: the queued fault (its ``hits`` counts the requests it hit).
+        """
+        fault = Fault(
+            kind=kind,
+            endpoint=endpoint,
+            skip=skip,
+            times=times,
+            status=status,
+            retry_after=None if retry_after is None else str(retry_after),
+            delay=delay,
+            count=count,
+        )
+        self.faults.add(fault)
+        return fault
+
+    def clear_faults(self) -> int:
+        """Drop all queued faults; returns how many there were."""
+        return self.faults.clear()

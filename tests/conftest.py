@@ -1,0 +1,67 @@
+"""
+Test setup shared by the whole suite.
+
+Airflow reads its configuration at import time, so the environment is set here, before
+any test module imports Airflow: a private AIRFLOW_HOME with a SQLite metadata database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="bsg-airflow-home-"))
+os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "False"
+os.environ.pop("AIRFLOW_CONN_BSG_DEFAULT", None)
+(_AIRFLOW_HOME / "dags").mkdir()
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from bsg_provider.simulator import BsgSimulator
+
+#: Retries fast enough for tests, still several of them.
+FAST_RETRY_EXTRAS = {"max_retries": 4, "retry_max_wait": 0.02, "timeout": 2}
+
+
+def bsg_connection_env(conn_id: str, *, host: str, api_key: str, **extra: object) -> tuple[str, str]:
+    """The environment variable that defines a ``bsg`` connection, as Airflow reads it."""
+    value = json.dumps({"conn_type": "bsg", "host": host, "password": api_key, "extra": extra})
+    return f"AIRFLOW_CONN_{conn_id.upper()}", value
+
+
+@pytest.fixture
+def simulator() -> Iterator[BsgSimulator]:
+    """A fresh simulator per test: faults and mutations never leak between tests."""
+    from bsg_provider.simulator import BsgSimulator
+
+    with BsgSimulator(campaigns=3000, seed=7, api_key="test_fixture_key_0123") as sim:
+        yield sim
+
+
+@pytest.fixture
+def bsg_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A ``bsg`` connection pointing at :func:`simulator`, with fast retries."""
+    name, value = bsg_connection_env(
+        "bsg_test", host=simulator.url, api_key=simulator.api_key, **FAST_RETRY_EXTRAS
+    )
+    monkeypatch.setenv(name, value)
+    return "bsg_test"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata database for tests that run DAGs with ``dag.test()``."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return _AIRFLOW_HOME

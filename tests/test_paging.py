@@ -1,0 +1,116 @@
+"""WindowPager against a scripted, changing table: nothing skipped, nothing twice."""
+
+from __future__ import annotations
+
+import pytest
+
+from bsg_provider.api import CampaignPage
+from bsg_provider.errors import BsgPagingError
+from bsg_provider.paging import WindowPager
+
+
+class Table:
+    """A list of ids served by offset, sorted ascending, that tests can change between pages."""
+
+    def __init__(self, ids):
+        self.ids = sorted(ids)
+
+    def page(self, offset, limit):
+        rows = self.ids[offset : offset + limit]
+        return CampaignPage([{"id": i} for i in rows], total=len(self.ids), offset=offset, limit=limit)
+
+
+def drain(table, limit, between=None, max_pages=1000):
+    pager = WindowPager(limit)
+    out = []
+    while not pager.done:
+        out.extend(r["id"] for r in pager.accept(table.page(pager.offset, limit)))
+        if between:
+            between(pager.pages, table)
+        assert pager.pages < max_pages
+    return out, pager
+
+
+def test_fault_free_paging_reads_each_page_once():
+    table = Table(range(1, 1001))
+    out, pager = drain(table, 300)
+    assert out == list(range(1, 1001))
+    assert pager.pages == 4 and pager.rescans == 0
+
+
+def test_exact_multiple_of_the_limit_needs_no_extra_page():
+    out, pager = drain(Table(range(600)), 300)
+    assert len(out) == 600 and pager.pages == 2
+
+
+def test_empty_window_takes_one_request():
+    out, pager = drain(Table([]), 300)
+    assert out == [] and pager.pages == 1
+
+
+def test_rows_deleted_from_a_read_page_are_not_allowed_to_hide_later_rows():
+    table = Table(range(1, 1001))
+
+    def delete_early(pages, t):
+        if pages == 1:
+            del t.ids[:10]
+
+    out, pager = drain(table, 300, delete_early)
+    assert sorted(out) == list(range(1, 1001))
+    assert len(out) == len(set(out))
+    assert pager.rescans == 1
+
+
+def test_rows_inserted_mid_paging_come_once():
+    table = Table(range(0, 2000, 2))
+
+    def insert(pages, t):
+        if pages == 2:
+            t.ids = sorted([*t.ids, 1, 3, 5, 1001, 2001])
+
+    out, _ = drain(table, 300, insert)
+    assert sorted(out) == sorted(set(range(0, 2000, 2)) | {1, 3, 5, 1001, 2001})
+    assert len(out) == len(set(out))
+
+
+def test_a_total_that_never_settles_ends_in_a_clear_error():
+    table = Table(range(1000))
+
+    def grow(pages, t):
+        t.ids.append(max(t.ids) + 1)
+
+    with pytest.raises(BsgPagingError, match="Gave up paging a window after 5 re-reads"):
+        drain(table, 300, grow)
+
+
+def test_a_server_that_ignores_the_offset_does_not_loop_forever():
+    class Stuck(Table):
+        def page(self, offset, limit):
+            return super().page(0, limit)
+
+    with pytest.raises(
+        BsgPagingError, match="held 300 distinct campaigns in id order but its total says 1000"
+    ):
+        drain(Stuck(range(1000)), 300)
+
+
+def test_more_rows_than_the_limit_is_refused():
+    pager = WindowPager(30)
+    with pytest.raises(BsgPagingError, match="returned 31 campaigns for a page of at most 30"):
+        pager.accept(CampaignPage([{"id": i} for i in range(31)], total=31, offset=0, limit=30))
+
+
+def test_an_empty_page_before_the_total_is_reached_is_retried_then_refused():
+    class Short(Table):
+        def page(self, offset, limit):
+            page = super().page(offset, limit)
+            return CampaignPage(page.records, total=page.total + 5, offset=offset, limit=limit)
+
+    with pytest.raises(BsgPagingError, match="was empty although the total is 105"):
+        drain(Short(range(100)), 30)
+
+
+def test_duplicate_ids_inside_a_page_are_passed_on_once():
+    pager = WindowPager(30)
+    fresh = pager.accept(CampaignPage([{"id": 1}, {"id": 1}, {"id": 2}], total=3, offset=0, limit=30))
+    assert [r["id"] for r in fresh] == [1, 2]
