@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
     parser.add_argument("--api-key", default="test_simulator_key", help="API key that logs in")
     parser.add_argument("--timezone", default="UTC", help="account timezone, IANA name (default UTC)")
-    parser.add_argument("--token-ttl", type=float, default=3600, help="token lifetime in seconds (default 3600)")
-    parser.add_argument("--period-days", type=float, default=400, help="days the campaigns span (default 400)")
+    parser.add_argument("--token-ttl", type=float, default=3600, help="token lifetime, s (default 3600)")
+    parser.add_argument("--period-days", type=float, default=400, help="days campaigns span (default 400)")
     parser.add_argument("--status-step-seconds", type=float, default=60.0,
                         help="seconds per status step of campaigns added later (default 60)")
     parser.add_argument("--timestamp-format", choices=TIMESTAMP_FORMATS, default="plain",

@@ -4,8 +4,8 @@ Not part of the vendor API and need no token:
 
 - ``POST /_simulator/faults``: JSON with :meth:`BsgSimulator.inject`'s fields (``kind`` required) -> 201
 - ``GET /_simulator/faults``: faults not used up yet; ``DELETE /_simulator/faults``: drop all
-- ``POST /_simulator/campaigns``: JSON ``{"created_at": ISO with offset, "final_status", "status_step_seconds",
-  "message_type", ...other add_campaign fields}`` -> 201 with the campaign as the API renders it
+- ``POST /_simulator/campaigns``: JSON ``{"created_at": ISO with offset, "final_status",
+  "status_step_seconds", "message_type", ...other add_campaign fields}`` -> 201 with the campaign
 - ``DELETE /_simulator/campaigns/{id}``; ``POST /_simulator/campaigns/{id}/status`` with ``{"status": ...}``
 - ``GET /_simulator/stats``: ``{"requests": {endpoint: count}, "total": n, "campaigns": n}``
 - ``DELETE /_simulator/requests``: clear the request log
@@ -61,7 +61,9 @@ def _body(body: bytes) -> dict[str, Any]:
     return data
 
 
-def handle_control(sim: BsgSimulator, method: str, path: str, params: dict[str, str], body: bytes) -> Response:
+def handle_control(
+    sim: BsgSimulator, method: str, path: str, params: dict[str, str], body: bytes
+) -> Response:
     """Answer a control request.
 
     :param sim: the simulator.

@@ -128,7 +128,8 @@ class VendorApi:
             data = None
         api_key = data.get("api_key") if isinstance(data, dict) else None
         if not isinstance(api_key, str) or not api_key:
-            return json_response(422, {"message": INVALID_DATA, "errors": {"api_key": ["This value should not be blank."]}})
+            errors = {"api_key": ["This value should not be blank."]}
+            return json_response(422, {"message": INVALID_DATA, "errors": errors})
         if api_key != self.sim.api_key:
             return message(401, "Invalid credentials.")
         return json_response(200, {"bearer": self.sim.auth.issue()})
@@ -142,9 +143,9 @@ class VendorApi:
         query, errors = parse_list_query(params, sim.now(), sim.tz)
         if query is None:
             return json_response(422, {"message": INVALID_DATA, "errors": errors})
-        total, page = sim.dataset.select(
-            query.message_type, query.lo, query.hi, query.sort, query.way, query.offset, query.limit, sim.epoch()
-        )
+        q = query
+        now = sim.epoch()
+        total, page = sim.dataset.select(q.message_type, q.lo, q.hi, q.sort, q.way, q.offset, q.limit, now)
         meta = b'],"meta":{"page":{"total":%d,"limit":%d,"offset":%d}}}' % (total, query.limit, query.offset)
         return Response(200, b'{"data":[' + b",".join(page) + meta)
 

@@ -57,7 +57,9 @@ def _integer(params: Mapping[str, str], name: str, default: int, errors: dict[st
     return int(raw)
 
 
-def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...], errors: dict[str, list[str]]) -> str:
+def _choice(
+    params: Mapping[str, str], name: str, allowed: tuple[str, ...], errors: dict[str, list[str]]
+) -> str:
     value = params.get(name, allowed[0])
     if value not in allowed:
         errors[name] = [f"The selected {name} is invalid."]
@@ -102,8 +104,8 @@ def parse_list_query(
         if to_wall is None:
             to_wall = now_wall
         elif wall_to_epoch(to_wall, tz) > wall_to_epoch(now_wall, tz) + MAX_FUTURE.total_seconds():
-            latest = (now + MAX_FUTURE).astimezone(tz)
-            errors["filter[to]"] = [f"The filter[to] must be a date before or equal to {format_wall(latest)}."]
+            latest = format_wall((now + MAX_FUTURE).astimezone(tz))
+            errors["filter[to]"] = [f"The filter[to] must be a date before or equal to {latest}."]
         if "filter[from]" not in errors:
             earliest = sub_months(to_wall, MAX_SPAN_MONTHS)
             if from_wall is None:

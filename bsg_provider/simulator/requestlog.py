@@ -63,7 +63,9 @@ class RequestLog:
 
     def _looks_secret(self, key: str, value: str) -> bool:
         lowered = key.lower()
-        return any(word in lowered for word in _SECRET_WORDS) or (bool(self._secret) and self._secret in value)
+        if any(word in lowered for word in _SECRET_WORDS):
+            return True
+        return bool(self._secret) and self._secret in value
 
     def _scrub(self, path: str) -> str:
         return path.replace(self._secret, "[redacted]") if self._secret else path

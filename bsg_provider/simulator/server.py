@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import socketserver
 import struct
@@ -37,23 +38,23 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 300
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         # Silent on purpose: the base class would resolve client names and print to stderr.
         return
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch()
 
     def _read_body(self) -> bytes | None:
@@ -203,10 +204,8 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             items = list(self._connections.items())
         for _, sock in items:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         deadline = time.monotonic() + timeout
         for thread, _ in items:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -280,7 +279,10 @@ class BsgSimulator:
         self._server = _Server((self.host, self.port), self)
         self.port = self._server.server_port
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="bsg-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="bsg-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -348,7 +350,9 @@ class BsgSimulator:
 
     # --- data ----------------------------------------------------------------------------------
 
-    def ground_truth(self, start: datetime, end: datetime, campaign_type: str = "sms") -> list[dict[str, Any]]:
+    def ground_truth(
+        self, start: datetime, end: datetime, campaign_type: str = "sms"
+    ) -> list[dict[str, Any]]:
         """Campaigns with ``start <= created_at < end``, sorted by id, rendered as of now.
 
         :param start: aware start, included.

@@ -1,0 +1,173 @@
+"""
+The output file formats: which one a path asks for, and the bytes each record becomes.
+
+JSON Lines and CSV, both UTF-8, optionally gzip-compressed. Every byte is a function of
+the records alone (no timestamps or file names in gzip headers, fixed key order, fixed
+separators), so the same records always give the same file.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any, Protocol
+
+from bsg_provider.errors import BsgConfigError
+from bsg_provider.records import CSV_COLUMNS, RecordShaper
+
+FILE_FORMATS = ("jsonl", "csv")
+#: File name suffixes (before an optional ``.gz``) that name a format.
+SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+GZIP_SUFFIX = ".gz"
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """
+    What to write.
+
+    :param name: ``jsonl`` or ``csv``.
+    :param gzip: whether to gzip-compress the file.
+    """
+
+    name: str
+    gzip: bool
+
+    @property
+    def label(self) -> str:
+        """``jsonl``, ``csv``, ``jsonl+gzip`` or ``csv+gzip``."""
+        return f"{self.name}+gzip" if self.gzip else self.name
+
+
+def check_file_format(file_format: Any) -> str | None:
+    """Return ``file_format`` if it is None or a known format, else raise :class:`BsgConfigError`."""
+    if file_format is None or file_format in FILE_FORMATS:
+        return file_format
+    raise BsgConfigError(
+        f"file_format must be one of {', '.join(FILE_FORMATS)} (or None to infer it from the path's "
+        f"suffix), got {file_format!r}."
+    )
+
+
+def resolve_format(file_name: str, file_format: str | None = None) -> OutputFormat:
+    """
+    The format of a file: ``file_format`` if given, else the name's suffix; gzip if it ends in ``.gz``.
+
+    :param file_name: the output file's name, such as ``2024-05-01.csv.gz``.
+    :param file_format: ``jsonl``, ``csv`` or None to infer.
+    :raises BsgConfigError: when the format is unknown, cannot be inferred or contradicts the suffix.
+    """
+    check_file_format(file_format)
+    name = file_name.lower()
+    compressed = name.endswith(GZIP_SUFFIX)
+    stem = name[: -len(GZIP_SUFFIX)] if compressed else name
+    dot = stem.rfind(".")
+    suffix = stem[dot:] if dot > 0 else ""
+    implied = SUFFIX_FORMATS.get(suffix)
+    if file_format is None:
+        if implied is None:
+            raise BsgConfigError(
+                f"Cannot tell the file format of {file_name!r}: end the path in .jsonl or .csv "
+                "(optionally followed by .gz), or pass file_format='jsonl' or 'csv'."
+            )
+        return OutputFormat(implied, compressed)
+    if implied is not None and implied != file_format:
+        raise BsgConfigError(
+            f"file_format={file_format!r} contradicts the path {file_name!r}, whose suffix {suffix} means "
+            f"{implied}; change one of them."
+        )
+    return OutputFormat(file_format, compressed)
+
+
+class RecordEncoder(Protocol):
+    """Turns campaigns into the bytes of one output format."""
+
+    #: Bytes that open the file (the CSV header), empty for JSON Lines.
+    header: bytes
+
+    def encode(self, campaign: dict[str, Any]) -> bytes:
+        """One campaign as one record of the file, line ending included."""
+        ...
+
+
+class JsonLinesEncoder:
+    """
+    One compact JSON object per line (``\\n``-terminated), keys in the shaper's order.
+
+    :param shaper: decides the fields and their values.
+    """
+
+    header = b""
+
+    def __init__(self, shaper: RecordShaper) -> None:
+        self._shape = shaper.json_record
+        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+    def encode(self, campaign: dict[str, Any]) -> bytes:
+        """One campaign as one line."""
+        text = self._dumps(self._shape(campaign))
+        try:
+            return (text + "\n").encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate (legal in JSON's \\u escapes, not in UTF-8): keep it escaped.
+            return (json.dumps(self._shape(campaign), separators=(",", ":")) + "\n").encode("ascii")
+
+
+class CsvEncoder:
+    """
+    RFC 4180 CSV with the fixed header :data:`~bsg_provider.records.CSV_COLUMNS`, ``\\n`` line endings,
+    fields quoted only when they need it.
+
+    :param shaper: decides the cells.
+    """
+
+    def __init__(self, shaper: RecordShaper) -> None:
+        self._row = shaper.csv_row
+        self._buffer = io.StringIO()
+        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        self.header = self._encode_cells(list(CSV_COLUMNS))
+
+    def encode(self, campaign: dict[str, Any]) -> bytes:
+        """One campaign as one row."""
+        return self._encode_cells(self._row(campaign))
+
+    def _encode_cells(self, cells: list[str]) -> bytes:
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._writer.writerow(cells)
+        return buffer.getvalue().encode("utf-8", "backslashreplace")
+
+
+def make_encoder(output_format: OutputFormat, shaper: RecordShaper) -> RecordEncoder:
+    """
+    The encoder for a format.
+
+    :param output_format: what to write.
+    :param shaper: decides the fields and their values.
+    """
+    if output_format.name == "csv":
+        return CsvEncoder(shaper)
+    return JsonLinesEncoder(shaper)
+
+
+@contextmanager
+def compressed(handle: IO[bytes], enabled: bool) -> Iterator[IO[bytes]]:
+    """
+    ``handle`` itself, or a gzip stream into it that is finished when the block ends.
+
+    The gzip header carries no file name and a zero mtime, so equal input gives equal bytes.
+
+    :param handle: a binary file open for writing; left open.
+    :param enabled: whether to compress.
+    """
+    if not enabled:
+        yield handle
+        return
+    with gzip.GzipFile(filename="", fileobj=handle, mode="wb", mtime=0) as stream:
+        yield stream  # type: ignore[misc]

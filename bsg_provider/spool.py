@@ -1,0 +1,100 @@
+"""
+Encoded records parked on local disk, handed back in id order, each id once.
+
+Extraction streams pages into a :class:`RecordSpool` and only then writes the output
+file, so memory does not grow with the records: the spool keeps 16 bytes per record
+(its id and where its bytes start). In the usual case ids arrive ascending and the
+records are copied out in one sequential read; after the API's paging drifted, some
+arrive out of order and are copied out by seeking to each one in id order.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from array import array
+from bisect import bisect_left, bisect_right
+from typing import IO
+
+_COPY_BUFFER = 1 << 20
+
+
+class RecordSpool:
+    """
+    An anonymous temporary file plus an index sorted by id.
+
+    The file is unlinked as soon as it is created (POSIX), so nothing is left behind even
+    if the process dies. Use it as a context manager, or call :meth:`close`.
+
+    :param directory: where to create the file; the system's temporary directory by default.
+    """
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 -- closed by close()
+        self._ids: array[int] = array("q")
+        self._offsets: array[int] = array("q")
+        self._size = 0
+        self.duplicates = 0
+        self.reordered = False
+
+    def __enter__(self) -> RecordSpool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @property
+    def size(self) -> int:
+        """Bytes of records held."""
+        return self._size
+
+    def add(self, record_id: int, data: bytes) -> bool:
+        """
+        Keep one record unless its id was added before.
+
+        :param record_id: the record's id, the sort key.
+        :param data: the record's bytes as they go into the output.
+        :return: whether it was kept (False for a duplicate id).
+        """
+        ids = self._ids
+        if not ids or record_id > ids[-1]:
+            ids.append(record_id)
+            self._offsets.append(self._size)
+        else:
+            at = bisect_left(ids, record_id)
+            if ids[at] == record_id:
+                self.duplicates += 1
+                return False
+            ids.insert(at, record_id)
+            self._offsets.insert(at, self._size)
+            self.reordered = True
+        self._file.write(data)
+        self._size += len(data)
+        return True
+
+    def copy_to(self, target: IO[bytes]) -> None:
+        """
+        Write every record to ``target``, sorted by id.
+
+        :param target: a binary file open for writing.
+        """
+        source = self._file
+        source.flush()
+        if not self.reordered:
+            source.seek(0)
+            shutil.copyfileobj(source, target, _COPY_BUFFER)
+            return
+        # Offsets in file order tell where each record ends: where the next one starts.
+        starts = array("q", sorted(self._offsets))
+        for offset in self._offsets:
+            following = bisect_right(starts, offset)
+            end = starts[following] if following < len(starts) else self._size
+            source.seek(offset)
+            target.write(source.read(end - offset))
+
+    def close(self) -> None:
+        """Drop the temporary file."""
+        self._file.close()

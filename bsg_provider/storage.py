@@ -1,0 +1,125 @@
+"""
+The output file in object storage: where it goes, and how it gets there whole or not at all.
+
+A file is written under a temporary name next to its final path and moved into place
+only once complete, so readers never see part of a file: a failure leaves the previous
+file (if any) as it was and removes the temporary one. On a local disk the move is an
+atomic rename; on object stores it is a server-side copy, after which the object at the
+final key is the complete new file.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+from bsg_provider.errors import BsgConfigError
+
+log = logging.getLogger(__name__)
+
+#: Schemes Airflow itself can write, without a provider.
+LOCAL_SCHEMES = frozenset({"file", "local"})
+#: What to install for the schemes of common object stores.
+SCHEME_PACKAGES = {
+    "s3": "apache-airflow-providers-amazon[s3fs]",
+    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "abfs": "apache-airflow-providers-microsoft-azure",
+    "abfss": "apache-airflow-providers-microsoft-azure",
+    "adl": "apache-airflow-providers-microsoft-azure",
+}
+TEMPORARY_MARKER = ".tmp-"
+
+
+def output_path(value: Any) -> ObjectStoragePath:
+    """
+    The output file as an :class:`ObjectStoragePath`, checked to be writable by this Airflow.
+
+    :param value: a URL such as ``file:///data/bsg/2024-05-01.jsonl`` or
+        ``s3://aws_default@bucket/bsg/2024-05-01.jsonl.gz`` (``conn_id@`` picks the storage
+        connection), or an :class:`ObjectStoragePath`.
+    :raises BsgConfigError: naming what is wrong and how to fix it.
+    """
+    if isinstance(value, ObjectStoragePath):
+        path = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if "://" not in text:
+            hint = f" such as file://{text}" if text.startswith("/") else ""
+            raise BsgConfigError(
+                f"output_path {value!r} has no scheme; give a URL{hint} (file:///..., s3://..., gs://...)."
+            )
+        try:
+            path = ObjectStoragePath(text)
+        except (TypeError, ValueError) as exc:
+            raise BsgConfigError(f"output_path {value!r} is not a path Airflow can write to: {exc}") from None
+    else:
+        raise BsgConfigError(
+            f"output_path must be a URL string or an ObjectStoragePath, got {type(value).__name__}."
+        )
+    if not path.name or str(path).endswith("/"):
+        raise BsgConfigError(f"output_path {str(path)!r} names a directory; end it with a file name.")
+    check_filesystem(path)
+    return path
+
+
+def check_filesystem(path: ObjectStoragePath) -> None:
+    """
+    Make sure Airflow has a filesystem for the path's scheme, before any data is fetched.
+
+    :param path: the output path.
+    :raises BsgConfigError: naming the scheme and the package that provides it.
+    """
+    scheme = path.protocol or "file"
+    try:
+        path.fs  # noqa: B018 -- resolving the filesystem is the check
+    except (ValueError, ImportError) as exc:
+        package = SCHEME_PACKAGES.get(scheme)
+        remedy = f"install {package}" if package else "install the Airflow provider that registers it"
+        raise BsgConfigError(
+            f"Airflow cannot write {scheme}:// paths here ({exc}); {remedy} on the workers, "
+            "or write to another scheme."
+        ) from None
+
+
+def temporary_sibling(path: ObjectStoragePath) -> ObjectStoragePath:
+    """A unique hidden name in the same directory (or bucket prefix) as ``path``."""
+    return path.parent / f".{path.name}{TEMPORARY_MARKER}{uuid.uuid4().hex}"
+
+
+@contextmanager
+def atomic_write(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
+    """
+    A binary file to write; it becomes ``path`` when the block ends without error.
+
+    On error the temporary file is removed and ``path`` keeps its previous content.
+
+    :param path: the final path.
+    """
+    fs = path.fs
+    if (path.protocol or "file") in LOCAL_SCHEMES:
+        # Object stores have no directories to create; a local disk does.
+        fs.makedirs(path.parent.path, exist_ok=True)
+    temporary = temporary_sibling(path)
+    # Through the filesystem, not path.open(): Airflow would record the temporary name as lineage.
+    try:
+        with fs.open(temporary.path, "wb") as handle:
+            yield handle
+        fs.mv(temporary.path, path.path)
+    except BaseException:
+        _remove(fs, temporary.path)
+        raise
+
+
+def _remove(fs: Any, temporary: str) -> None:
+    try:
+        if fs.exists(temporary):
+            fs.rm(temporary)
+    except Exception:
+        log.warning("Could not remove the temporary file %s; delete it by hand.", temporary, exc_info=True)

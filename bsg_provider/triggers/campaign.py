@@ -1,0 +1,159 @@
+"""The trigger behind the deferrable :class:`~bsg_provider.sensors.campaign.BsgCampaignStatusSensor`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow.providers.common.compat.sdk import Stats
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from bsg_provider.errors import BsgConfigError, BsgError, BsgNotFoundError
+from bsg_provider.hooks.bsg_async import BsgAsyncHook
+from bsg_provider.statuses import (
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_TARGET_STATUSES,
+    Failed,
+    StatusGate,
+    StatusWatch,
+    Succeeded,
+    Waiting,
+    not_found_message,
+    statuses_of,
+    unknown_status_message,
+)
+
+
+class BsgCampaignStatusTrigger(BaseTrigger):
+    """
+    Poll campaigns until all are in a target status, one is in a failure status, or the deadline passes.
+
+    Yields exactly one event, a dict with ``status``:
+
+    - ``success``: ``campaigns``, the records in ``campaign_ids`` order;
+    - ``failure``: ``campaign_id``, ``campaign_status`` and ``message``;
+    - ``not_found``: ``campaign_id`` and ``message`` (the API answered 404);
+    - ``timeout``: ``message`` (``deadline`` passed);
+    - ``error``: ``message`` (the API kept failing, or the connection is wrong).
+
+    :param campaign_ids: the campaigns to wait for.
+    :param bsg_conn_id: the ``bsg`` connection; the triggerer reads it, so no secret is serialized.
+    :param target_statuses: statuses that count as success.
+    :param failure_statuses: statuses that fail at once.
+    :param poll_interval: seconds between polls.
+    :param deadline: ISO 8601 instant after which the trigger gives up with a ``timeout`` event, or None.
+    """
+
+    def __init__(
+        self,
+        campaign_ids: Sequence[int],
+        *,
+        bsg_conn_id: str = BsgAsyncHook.default_conn_name,
+        target_statuses: Sequence[str] = DEFAULT_TARGET_STATUSES,
+        failure_statuses: Sequence[str] = DEFAULT_FAILURE_STATUSES,
+        poll_interval: float = 60.0,
+        deadline: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.campaign_ids = [int(campaign_id) for campaign_id in campaign_ids]
+        self.bsg_conn_id = bsg_conn_id
+        self.gate = StatusGate(tuple(target_statuses), tuple(failure_statuses))
+        self.poll_interval = float(poll_interval)
+        self.deadline = deadline
+        self._deadline_at = datetime.fromisoformat(deadline) if deadline else None
+        if self._deadline_at is not None and self._deadline_at.tzinfo is None:
+            raise BsgConfigError(f"deadline must carry a UTC offset, got {deadline!r}.")
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and JSON-safe kwargs: ids, connection id and settings; never a key or token."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "campaign_ids": list(self.campaign_ids),
+                "bsg_conn_id": self.bsg_conn_id,
+                "target_statuses": list(self.gate.target_statuses),
+                "failure_statuses": list(self.gate.failure_statuses),
+                "poll_interval": self.poll_interval,
+                "deadline": self.deadline,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Poll until the outcome is known, release the HTTP client, then yield the one event."""
+        hook = BsgAsyncHook(self.bsg_conn_id)
+        try:
+            payload = await self._wait(hook)
+        finally:
+            # Also on cancellation: the shared client must not outlive its last user.
+            await hook.close()
+        Stats.incr("bsg.sensor.outcome", tags={"outcome": payload["status"], "mode": "deferrable"})
+        yield TriggerEvent(payload)
+
+    async def _wait(self, hook: BsgAsyncHook) -> dict[str, Any]:
+        watch = StatusWatch()
+        settled: dict[int, dict[str, Any]] = {}
+        unique_ids = list(dict.fromkeys(self.campaign_ids))
+        while True:
+            campaigns: dict[int, dict[str, Any]] = {}
+            for campaign_id in unique_ids:
+                if campaign_id in settled:
+                    campaigns[campaign_id] = settled[campaign_id]
+                    continue
+                try:
+                    campaigns[campaign_id] = await hook.get_campaign(campaign_id)
+                except BsgNotFoundError:
+                    message = not_found_message(campaign_id, self.bsg_conn_id)
+                    self.log.error("%s", message)
+                    return {"status": "not_found", "campaign_id": campaign_id, "message": message}
+                except BsgError as exc:
+                    self.log.error("Stopped waiting for BSG campaigns: %s", exc)
+                    return {"status": "error", "message": str(exc)}
+                except Exception as exc:
+                    self.log.exception("Stopped waiting for BSG campaigns after an unexpected error.")
+                    return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+            Stats.incr("bsg.sensor.polls", tags={"mode": "deferrable"})
+
+            statuses = statuses_of(list(campaigns.values()))
+            observation = watch.observe(statuses)
+            for campaign_id, previous, status in observation.changes:
+                if previous is None:
+                    self.log.info("BSG campaign %s is %s.", campaign_id, status)
+                else:
+                    self.log.info("BSG campaign %s changed from %s to %s.", campaign_id, previous, status)
+            for campaign_id, status in observation.unknown:
+                self.log.warning("%s", unknown_status_message(campaign_id, status, self.gate))
+
+            decision = self.gate.evaluate(statuses)
+            if isinstance(decision, Succeeded):
+                self.log.info("All %d BSG campaign(s) reached a target status.", len(unique_ids))
+                return {"status": "success", "campaigns": [campaigns[i] for i in self.campaign_ids]}
+            if isinstance(decision, Failed):
+                message = self.gate.failure_message(decision.campaign_id, decision.status)
+                self.log.error("%s", message)
+                return {
+                    "status": "failure",
+                    "campaign_id": decision.campaign_id,
+                    "campaign_status": decision.status,
+                    "message": message,
+                }
+            assert isinstance(decision, Waiting)
+            settled.update(
+                (campaign_id, campaigns[campaign_id])
+                for campaign_id in unique_ids
+                if self.gate.settled(statuses[campaign_id])
+            )
+
+            pause = self.poll_interval
+            if self._deadline_at is not None:
+                remaining = (self._deadline_at - datetime.now(timezone.utc)).total_seconds()
+                if remaining <= 0:
+                    message = (
+                        f"Timed out at {self.deadline} waiting for BSG campaign(s) {decision.describe()} "
+                        f"to reach {' or '.join(self.gate.target_statuses)}."
+                    )
+                    self.log.error("%s", message)
+                    return {"status": "timeout", "message": message}
+                pause = min(pause, remaining)
+            await asyncio.sleep(pause)
