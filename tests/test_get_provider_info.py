@@ -37,6 +37,14 @@ def test_every_module_the_info_names_imports():
                 importlib.import_module(module)
 
 
+def _json_list(line: str) -> list | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
+
+
 def test_airflow_providers_list_shows_the_provider():
     out = subprocess.run(
         [sys.executable, "-m", "airflow", "providers", "list", "--output", "json"],

@@ -46,12 +46,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timezone", default="UTC", help="account timezone, IANA name (default UTC)")
     parser.add_argument("--token-ttl", type=float, default=3600, help="token lifetime, s (default 3600)")
     parser.add_argument("--period-days", type=float, default=400, help="days campaigns span (default 400)")
-    parser.add_argument("--status-step-seconds", type=float, default=60.0,
-                        help="seconds per status step of campaigns added later (default 60)")
-    parser.add_argument("--timestamp-format", choices=TIMESTAMP_FORMATS, default="plain",
-                        help="timestamp rendering (default plain)")
-    parser.add_argument("--fault", action="append", default=[], metavar="SPEC",
-                        help="queue a fault (repeatable); grammar below")
+    parser.add_argument(
+        "--status-step-seconds",
+        type=float,
+        default=60.0,
+        help="seconds per status step of campaigns added later (default 60)",
+    )
+    parser.add_argument(
+        "--timestamp-format",
+        choices=TIMESTAMP_FORMATS,
+        default="plain",
+        help="timestamp rendering (default plain)",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="queue a fault (repeatable); grammar below",
+    )
     return parser
 
 
@@ -65,10 +78,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         faults = [parse_fault_spec(spec) for spec in args.fault]
         sim = BsgSimulator(
-            campaigns=args.campaigns, seed=args.seed, api_key=args.api_key, timezone=args.timezone,
-            token_ttl=args.token_ttl, period_days=args.period_days,
-            status_step_seconds=args.status_step_seconds, timestamp_format=args.timestamp_format,
-            host=args.host, port=args.port,
+            campaigns=args.campaigns,
+            seed=args.seed,
+            api_key=args.api_key,
+            timezone=args.timezone,
+            token_ttl=args.token_ttl,
+            period_days=args.period_days,
+            status_step_seconds=args.status_step_seconds,
+            timestamp_format=args.timestamp_format,
+            host=args.host,
+            port=args.port,
         )
     except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
         parser.error(str(exc))

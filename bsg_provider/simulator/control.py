@@ -102,8 +102,9 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
         return json_response(201, sim.add_campaign(created_at, **options))
     elif path == "/_simulator/stats" and method == "GET":
         counts = sim.log.counts()
-        return json_response(200, {"requests": counts, "total": sum(counts.values()),
-                                   "campaigns": len(sim.dataset.ids())})
+        return json_response(
+            200, {"requests": counts, "total": sum(counts.values()), "campaigns": len(sim.dataset.ids())}
+        )
     elif path == "/_simulator/requests" and method == "DELETE":
         sim.clear_requests()
         return json_response(200, {"cleared": True})

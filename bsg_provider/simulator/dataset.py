@@ -32,17 +32,40 @@ FIRST_ID = 53_000_000
 
 _PROGRESSION = ("creation", "moderation", "scheduled", "sending")
 _SENDERS = (
-    "testsms", "BSG", "Vet klinika", "InfoSMS", "ShopNow", "Bank24", "TaxiGo", "PromoSMS",
-    "Delivery", "MyClinic", "AirTickets", "PizzaHut", "Beauty Bar", "CityGym", "Notice", "OTPcode",
+    "testsms",
+    "BSG",
+    "Vet klinika",
+    "InfoSMS",
+    "ShopNow",
+    "Bank24",
+    "TaxiGo",
+    "PromoSMS",
+    "Delivery",
+    "MyClinic",
+    "AirTickets",
+    "PizzaHut",
+    "Beauty Bar",
+    "CityGym",
+    "Notice",
+    "OTPcode",
 )
 _PREFIX = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp", "viber": "Viber", "hlr": "HLR"}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _ESCAPE = encode_basestring_ascii
-_ADD_FIELDS = frozenset({
-    "id", "name", "sender", "status", "start_at", "statistics", "calculated_price", "currency",
-    "alternative_channels",
-})
+_ADD_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "sender",
+        "status",
+        "start_at",
+        "statistics",
+        "calculated_price",
+        "currency",
+        "alternative_channels",
+    }
+)
 
 
 def progression(origin: float, step: float, final_status: str) -> tuple[tuple[float, str], ...]:
@@ -151,7 +174,7 @@ def _materialize(campaign: Campaign, tz: tzinfo) -> None:
     created = campaign.created
     campaign.sender = _SENDERS[(bits >> 16) & 0xF]
     size = (bits >> 30) & 0xFFF
-    sent = campaign.sent = 1 + ((size ** 3) >> 24)
+    sent = campaign.sent = 1 + ((size**3) >> 24)
     campaign.delivered = sent * (60 + ((bits >> 42) & 0x3F) * 40 // 63) // 100
     price_mode = (bits >> 48) & 3
     if price_mode == 1:
@@ -169,18 +192,25 @@ def _materialize(campaign: Campaign, tz: tzinfo) -> None:
     final = "done" if roll < 870 else "stopped" if roll < 940 else "spam" if roll < 1000 else "paused"
     if final == "spam":
         timeline: tuple[tuple[float, str], ...] = (
-            (created, "creation"), (moderation, "moderation"), (scheduled + 5, "spam"),
+            (created, "creation"),
+            (moderation, "moderation"),
+            (scheduled + 5, "spam"),
         )
     elif final == "stopped" and delay and (bits >> 81) & 1:
         timeline = (
-            (created, "creation"), (moderation, "moderation"), (scheduled, "scheduled"),
+            (created, "creation"),
+            (moderation, "moderation"),
+            (scheduled, "scheduled"),
             (scheduled + delay // 2, "stopped"),
         )
     else:
         end = finished if final != "stopped" else sending + 1 + (finished - sending) // 2
         timeline = (
-            (created, "creation"), (moderation, "moderation"), (scheduled, "scheduled"),
-            (sending, "sending"), (end, final),
+            (created, "creation"),
+            (moderation, "moderation"),
+            (scheduled, "scheduled"),
+            (sending, "sending"),
+            (end, final),
         )
     campaign.timeline = timeline
     campaign.settle_at = timeline[-1][0]

@@ -81,8 +81,9 @@ class VendorApi:
     def __init__(self, sim: BsgSimulator) -> None:
         self.sim = sim
 
-    def handle(self, endpoint: str, arg: str | None, params: dict[str, str], authorization: str | None,
-               body: bytes) -> Response:
+    def handle(
+        self, endpoint: str, arg: str | None, params: dict[str, str], authorization: str | None, body: bytes
+    ) -> Response:
         """Answer one routed request.
 
         :param endpoint: from :func:`route`.

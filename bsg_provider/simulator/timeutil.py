@@ -106,8 +106,7 @@ def format_wall(wall: datetime) -> str:
     :param wall: the datetime (its tzinfo, if any, is not shown).
     """
     return (
-        f"{wall.year:04d}-{wall.month:02d}-{wall.day:02d} "
-        f"{wall.hour:02d}:{wall.minute:02d}:{wall.second:02d}"
+        f"{wall.year:04d}-{wall.month:02d}-{wall.day:02d} {wall.hour:02d}:{wall.minute:02d}:{wall.second:02d}"
     )
 
 

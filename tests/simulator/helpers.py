@@ -90,7 +90,9 @@ class Client:
 
         :param campaign_id: the id.
         """
-        return self.session.patch(f"{self.url}/api/campaigns/{campaign_id}/stop", headers=self.headers(), timeout=5)
+        return self.session.patch(
+            f"{self.url}/api/campaigns/{campaign_id}/stop", headers=self.headers(), timeout=5
+        )
 
     def refresh(self, token: str | None = None) -> requests.Response:
         """``POST /api/auth/refresh``.

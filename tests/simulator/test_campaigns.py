@@ -13,8 +13,19 @@ from bsg_provider.simulator import BsgSimulator
 from .helpers import API_TIMESTAMP, NOW, Client, window
 
 FIELDS = [
-    "id", "name", "sender", "status", "message_type", "start_at", "real_start_at", "finished_at",
-    "created_at", "statistics", "calculated_price", "currency", "alternative_channels",
+    "id",
+    "name",
+    "sender",
+    "status",
+    "message_type",
+    "start_at",
+    "real_start_at",
+    "finished_at",
+    "created_at",
+    "statistics",
+    "calculated_price",
+    "currency",
+    "alternative_channels",
 ]
 
 
@@ -79,7 +90,9 @@ def _watch(sim: BsgSimulator, campaign_id: int, seconds: float) -> list[dict]:
 
 def test_status_progresses_in_real_time(fresh_sim: BsgSimulator, fresh_client: Client) -> None:
     created = fresh_sim.now()
-    campaign = fresh_sim.add_campaign(created, status_step_seconds=0.15, statistics={"sent": 10, "delivered": 7})
+    campaign = fresh_sim.add_campaign(
+        created, status_step_seconds=0.15, statistics={"sent": 10, "delivered": 7}
+    )
     assert campaign["status"] == "creation"
     assert campaign["real_start_at"] is None and campaign["finished_at"] is None
     seen = _watch(fresh_sim, campaign["id"], 0.8)
@@ -137,7 +150,9 @@ def test_add_and_delete(fresh_sim: BsgSimulator, fresh_client: Client) -> None:
 
 @pytest.mark.parametrize("timestamp_format", ["plain", "iso", "mixed"])
 def test_timestamp_formats(timestamp_format: str) -> None:
-    with BsgSimulator(campaigns=200, timestamp_format=timestamp_format, timezone="Europe/Berlin", now=NOW) as s:
+    with BsgSimulator(
+        campaigns=200, timestamp_format=timestamp_format, timezone="Europe/Berlin", now=NOW
+    ) as s:
         api = Client(s.url, s.api_key)
         api.login()
         rows, _ = api.pages({"filter[from]": "2025-03-15 12:00:00", "filter[to]": "2025-06-15 12:00:00"})

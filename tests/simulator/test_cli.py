@@ -21,11 +21,18 @@ ROOT = Path(__file__).resolve().parents[2]
 @contextmanager
 def cli(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, float]]:
     """Run the CLI; yield the process, its URL and the seconds until it printed it."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "bsg_provider.simulator", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
     try:
         assert process.stdout is not None
@@ -33,7 +40,7 @@ def cli(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, float]]:
         elapsed = time.monotonic() - started
         prefix = "BSG One API simulator listening on "
         assert first.startswith(prefix), (first, process.stderr.read() if process.poll() is not None else "")
-        yield process, first[len(prefix):].strip(), elapsed
+        yield process, first[len(prefix) :].strip(), elapsed
     finally:
         if process.poll() is None:
             process.kill()
@@ -41,9 +48,9 @@ def cli(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, float]]:
 
 
 def test_cli_serves_and_stops_on_sigterm() -> None:
-    with cli("--campaigns", "500", "--seed", "3", "--api-key", "test_cli_key", "--timezone", "Europe/Berlin") as (
-        process, url, elapsed
-    ):
+    with cli(
+        "--campaigns", "500", "--seed", "3", "--api-key", "test_cli_key", "--timezone", "Europe/Berlin"
+    ) as (process, url, elapsed):
         assert elapsed < 3.0
         assert process.stdout.readline().strip() == "API key: test_cli_key"
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
@@ -56,9 +63,9 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
 
 
 def test_cli_faults_from_flags() -> None:
-    with cli("--campaigns", "50", "--fault", "list:status=503:times=2", "--fault", "login:status=429:retry_after=1") as (
-        process, url, _
-    ):
+    with cli(
+        "--campaigns", "50", "--fault", "list:status=503:times=2", "--fault", "login:status=429:retry_after=1"
+    ) as (process, url, _):
         login = requests.post(f"{url}/api/auth/login", json={"api_key": "test_simulator_key"}, timeout=5)
         assert (login.status_code, login.headers["Retry-After"]) == (429, "1")
         api = Client(url, "test_simulator_key")
@@ -71,7 +78,11 @@ def test_cli_faults_from_flags() -> None:
 def test_cli_help_documents_the_fault_grammar() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "bsg_provider.simulator", "--help"],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        cwd=ROOT,
     ).stdout
     assert "list:status=503:skip=2:times=3" in out and "retry_after" in out
 
@@ -80,6 +91,10 @@ def test_cli_rejects_bad_arguments() -> None:
     for args in (["--fault", "list:explode"], ["--timezone", "Mars/Base"], ["--timestamp-format", "x"]):
         result = subprocess.run(
             [sys.executable, "-m", "bsg_provider.simulator", "--port", "0", *args],
-            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=10, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            timeout=10,
+            cwd=ROOT,
         )
         assert result.returncode == 2, (args, result.stderr)

@@ -51,7 +51,9 @@ def test_schema_file_is_a_valid_schema() -> None:
 
 
 def test_login_and_refresh(formatted: Client) -> None:
-    response = requests.post(f"{formatted.url}/api/auth/login", json={"api_key": formatted.api_key}, timeout=5)
+    response = requests.post(
+        f"{formatted.url}/api/auth/login", json={"api_key": formatted.api_key}, timeout=5
+    )
     check(response.json(), "TokenSchema")
     check(formatted.refresh().json(), "TokenSchema")
 

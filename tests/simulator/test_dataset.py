@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -31,8 +32,8 @@ def test_shape_of_the_generated_data() -> None:
     created = {row["id"]: datetime.fromisoformat(row["created_at"] + "+00:00") for row in rows}
     ids = sorted(created)
     assert ids[0] > 53_000_000
-    assert all(created[a] <= created[b] for a, b in zip(ids, ids[1:]))  # ids grow with created_at
-    assert any(b - a > 1 for a, b in zip(ids, ids[1:]))  # ... with gaps
+    assert all(created[a] <= created[b] for a, b in pairwise(ids))  # ids grow with created_at
+    assert any(b - a > 1 for a, b in pairwise(ids))  # ... with gaps
     assert all(NOW - timedelta(days=400) <= at < NOW for at in created.values())
     per_second = Counter(created.values())
     assert any(count > 1 for count in per_second.values()), "some campaigns must share a second"
@@ -77,7 +78,9 @@ def test_ground_truth_accepts_any_offset_and_rejects_naive(sim: BsgSimulator) ->
 
     start = NOW - timedelta(days=20)
     berlin = ZoneInfo("Europe/Berlin")
-    assert sim.ground_truth_ids(start, NOW) == sim.ground_truth_ids(start.astimezone(berlin), NOW.astimezone(berlin))
+    assert sim.ground_truth_ids(start, NOW) == sim.ground_truth_ids(
+        start.astimezone(berlin), NOW.astimezone(berlin)
+    )
     with pytest.raises(ValueError):
         sim.ground_truth_ids(start.replace(tzinfo=None), NOW)
 

@@ -39,7 +39,9 @@ def test_status_fault(fresh_sim: BsgSimulator, fresh_client: Client, status: int
 
 
 @pytest.mark.parametrize("retry_after", ["2", "Wed, 21 Oct 2015 07:28:00 GMT"])
-def test_retry_after_is_sent_verbatim(fresh_sim: BsgSimulator, fresh_client: Client, retry_after: str) -> None:
+def test_retry_after_is_sent_verbatim(
+    fresh_sim: BsgSimulator, fresh_client: Client, retry_after: str
+) -> None:
     fresh_sim.inject("status", status=429, retry_after=retry_after)
     response = fresh_client.list()
     assert response.status_code == 429
@@ -144,7 +146,9 @@ def test_insert_respects_type_and_tight_windows(fresh_sim: BsgSimulator, fresh_c
     fresh_sim.inject("insert", count=3)
     rows = fresh_client.list({**window(at, at), "filter[type]": "rcs"}).json()["data"]
     assert len(rows) == 3
-    assert {(row["message_type"], row["created_at"]) for row in rows} == {("rcs", window(at, at)["filter[to]"])}
+    assert {(row["message_type"], row["created_at"]) for row in rows} == {
+        ("rcs", window(at, at)["filter[to]"])
+    }
 
 
 def test_delete_removes_the_lowest_ids_of_the_window(fresh_sim: BsgSimulator, fresh_client: Client) -> None:
@@ -216,8 +220,10 @@ def test_stop_interrupts_a_delay() -> None:
         ("list:status=503:skip=2:times=3", Fault("status", "list", skip=2, times=3, status=503)),
         ("list:reset", Fault("reset", "list")),
         ("any:status=429:retry_after=2", Fault("status", "any", status=429, retry_after="2")),
-        ("any:status=429:retry_after=Wed, 21 Oct 2015 07:28:00 GMT",
-         Fault("status", "any", status=429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")),
+        (
+            "any:status=429:retry_after=Wed, 21 Oct 2015 07:28:00 GMT",
+            Fault("status", "any", status=429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT"),
+        ),
         ("get:delay=2.5", Fault("delay", "get", delay=2.5)),
         ("list:insert:count=3:skip=1", Fault("insert", "list", skip=1, count=3)),
         ("list:kind=delete:count=2", Fault("delete", "list", count=2)),
@@ -232,7 +238,8 @@ def test_parse_fault_spec(spec: str, expected: Fault) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["list", "list:", "nowhere:reset", "list:explode", "list:skip=1", "list:reset:html", "list:reset:x=1"]
+    "spec",
+    ["list", "list:", "nowhere:reset", "list:explode", "list:skip=1", "list:reset:html", "list:reset:x=1"],
 )
 def test_parse_fault_spec_rejects(spec: str) -> None:
     with pytest.raises(ValueError):

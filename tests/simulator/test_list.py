@@ -116,7 +116,9 @@ def test_invalid_parameters_are_422_naming_the_field(client: Client, params: dic
 def test_to_more_than_30_days_ahead_is_422(sim: BsgSimulator, client: Client) -> None:
     now = sim.now()
     assert _error_fields(client.list({"filter[to]": wall(now + timedelta(days=40))})) == ["filter[to]"]
-    assert _error_fields(client.list({"filter[to]": wall(now + timedelta(days=30, seconds=3))})) == ["filter[to]"]
+    assert _error_fields(client.list({"filter[to]": wall(now + timedelta(days=30, seconds=3))})) == [
+        "filter[to]"
+    ]
     allowed = client.list({"filter[to]": wall(now + timedelta(days=30))})
     assert allowed.status_code == 200, allowed.text
 
@@ -141,8 +143,13 @@ def test_exactly_three_calendar_months_is_allowed(client: Client, start: str, en
 
 
 def _sort_value(row: dict, sort: str) -> object:
-    return {"id": row["id"], "sender": row["sender"], "type": row["message_type"],
-            "date": row["created_at"], "status": row["status"]}[sort]
+    return {
+        "id": row["id"],
+        "sender": row["sender"],
+        "type": row["message_type"],
+        "date": row["created_at"],
+        "status": row["status"],
+    }[sort]
 
 
 @pytest.mark.parametrize("way", ["asc", "desc"])

@@ -76,13 +76,19 @@ def test_control_endpoints(fresh_sim: BsgSimulator, fresh_client: Client) -> Non
     assert fresh_client.list().status_code == 200
 
     at = NOW + timedelta(days=1)
-    body = {"created_at": at.isoformat(), "final_status": "done", "status_step_seconds": 1.0, "message_type": "sms"}
+    body = {
+        "created_at": at.isoformat(),
+        "final_status": "done",
+        "status_step_seconds": 1.0,
+        "message_type": "sms",
+    }
     campaign = requests.post(f"{base}/campaigns", json=body, timeout=5)
     assert campaign.status_code == 201
     campaign_id = campaign.json()["id"]
     assert campaign.json()["status"] == "creation"
     truth = requests.get(
-        f"{base}/ground-truth", params={"start": at.isoformat(), "end": (at + timedelta(seconds=1)).isoformat()},
+        f"{base}/ground-truth",
+        params={"start": at.isoformat(), "end": (at + timedelta(seconds=1)).isoformat()},
         timeout=5,
     ).json()
     assert truth == {"ids": [campaign_id], "count": 1}
@@ -105,7 +111,13 @@ def test_control_errors(fresh_sim: BsgSimulator) -> None:
     base = f"{fresh_sim.url}/_simulator"
     assert requests.post(f"{base}/faults", json={"kind": "explode"}, timeout=5).status_code == 400
     assert requests.post(f"{base}/faults", json={"status": 503}, timeout=5).status_code == 400
-    assert requests.post(f"{base}/campaigns", json={"created_at": "2025-01-01 00:00:00"}, timeout=5).status_code == 400
-    assert requests.get(f"{base}/ground-truth", params={"start": "2025-01-01T00:00:00Z"}, timeout=5).status_code == 400
+    assert (
+        requests.post(f"{base}/campaigns", json={"created_at": "2025-01-01 00:00:00"}, timeout=5).status_code
+        == 400
+    )
+    assert (
+        requests.get(f"{base}/ground-truth", params={"start": "2025-01-01T00:00:00Z"}, timeout=5).status_code
+        == 400
+    )
     assert requests.delete(f"{base}/campaigns/1", timeout=5).status_code == 404
     assert requests.get(f"{base}/unknown", timeout=5).status_code == 404
