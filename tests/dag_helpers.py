@@ -19,25 +19,21 @@ BUNDLE_NAME = "dags-folder"
 
 def register_dag(dag: Any) -> None:
     """
-    Write ``dag`` to the metadata database, as the DAG processor would.
+    Write ``dag`` to the metadata database, as the DAG processor would (Airflow 3.1+ needs it;
+    3.0's ``dag.test()`` runs a DAG object as it is, so this does nothing there).
 
     :param dag: a DAG object.
     """
-    try:  # Airflow 3.1+
+    try:
         from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag
-
-        sync_bag_to_db = None
+        return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(collect_dags=False)
     bag.bag_dag(dag)
-    if sync_bag_to_db is not None:
-        sync_bag_to_db(bag, BUNDLE_NAME, None)
-    else:
-        bag.sync_to_db(BUNDLE_NAME, None)
+    sync_bag_to_db(bag, BUNDLE_NAME, None)
 
 
 def run_dag(dag: Any, *, logical_date: datetime) -> Any:

@@ -53,7 +53,8 @@ def test_airflow_providers_list_shows_the_provider():
         timeout=120,
         check=True,
     ).stdout
-    rows = json.loads(out[out.index("[") :])
+    # Airflow 3.0 prints its own log lines to stdout too: take the line that parses as a JSON list.
+    rows = next(filter(None, map(_json_list, out.splitlines())))
     assert {"package_name": "airflow-provider-bsg", "version": __version__}.items() <= next(
         r for r in rows if r["package_name"] == "airflow-provider-bsg"
     ).items()

@@ -15,11 +15,11 @@ import random
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable
-from datetime import datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from .timeutil import epoch_to_wall, format_wall
+from .timeutil import epoch_to_wall, format_offset, format_wall
 
 STATUSES = ("creation", "moderation", "scheduled", "sending", "paused", "stopped", "done", "spam")
 STOPPABLE = frozenset({"scheduled", "sending", "paused", "moderation"})
@@ -51,6 +51,7 @@ _SENDERS = (
 )
 _PREFIX = {"sms": "SMS", "rcs": "RCS", "whatsapp": "WhatsApp", "viber": "Viber", "hlr": "HLR"}
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPOCH_DATE = date(1970, 1, 1)
 _ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 _ESCAPE = encode_basestring_ascii
 _ADD_FIELDS = frozenset(
@@ -234,6 +235,9 @@ def _quoted(stamp: Callable[[float], str], seconds: float | None) -> str:
 class Renderer:
     """Renders timestamps in the API timezone and format.
 
+    Cold list pages render thousands of timestamps, so UTC offsets are cached per
+    15-minute bucket (every modern zone changes offset on such a boundary) and dates per day.
+
     :param tz: the API timezone.
     :param timestamp_format: plain, iso (space form with offset) or mixed (per campaign).
     """
@@ -243,6 +247,32 @@ class Renderer:
             raise ValueError(f"timestamp_format must be one of {TIMESTAMP_FORMATS}")
         self.tz = tz
         self.timestamp_format = timestamp_format
+        self._offsets: dict[int, tuple[int, str]] = {}
+        self._dates: dict[int, str] = {}
+
+    def _offset(self, bucket: int) -> tuple[int, str]:
+        local = datetime.fromtimestamp(bucket * 900, self.tz)
+        seconds = int((local.utcoffset() or timedelta(0)).total_seconds())
+        entry = self._offsets[bucket] = (seconds, format_offset(local))
+        return entry
+
+    def text(self, seconds: float, with_offset: bool) -> str:
+        """``yyyy-mm-dd hh:mm:ss`` (plus ``+hh:mm`` if asked) of epoch seconds, floored.
+
+        :param seconds: epoch seconds.
+        :param with_offset: append the UTC offset, as the vendor's ``2000-01-23 04:56:07+00:00``.
+        """
+        whole = math.floor(seconds)
+        bucket = whole // 900
+        offset, suffix = self._offsets.get(bucket) or self._offset(bucket)
+        day, rest = divmod(whole + offset, 86400)
+        date = self._dates.get(day)
+        if date is None:
+            date = self._dates[day] = (_EPOCH_DATE + timedelta(days=day)).isoformat()
+        hours, rest = divmod(rest, 3600)
+        minutes, secs = divmod(rest, 60)
+        clock = f"{date} {hours:02d}:{minutes:02d}:{secs:02d}"
+        return clock + suffix if with_offset else clock
 
     def stamper(self, campaign_id: int) -> Callable[[float], str]:
         """The timestamp renderer used for every field of one campaign.
@@ -250,14 +280,8 @@ class Renderer:
         :param campaign_id: decides the form when the format is ``mixed``.
         """
         offset = self.timestamp_format == "iso" or (self.timestamp_format == "mixed" and campaign_id % 2 == 1)
-        tz = self.tz
-
-        # isoformat is C code; sep=" " gives the vendor's "2000-01-23 04:56:07+00:00" form.
-        def stamp(seconds: float) -> str:
-            text = datetime.fromtimestamp(math.floor(seconds), tz).isoformat(" ")
-            return text if offset else text[:19]
-
-        return stamp
+        text = self.text
+        return lambda seconds: text(seconds, offset)
 
 
 class _Lane:
