@@ -34,6 +34,7 @@ from bsg_provider.connection import BsgConnectionSettings
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgTransportError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
 from bsg_provider.paging import WindowPager
+from bsg_provider.progress import ExtractionProgress
 from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
@@ -50,6 +51,7 @@ class RequestCounters:
     logins: int = 0
     refreshes: int = 0
     retries: int = 0
+    retry_wait_seconds: float = 0.0
     throttle_wait_seconds: float = 0.0
 
 
@@ -135,9 +137,12 @@ class BsgHook(BaseHook):
                 on_retry=self._count_retry,
             )
         )
-        for attempt in retrying:
-            with attempt:
-                return self._call_once(request)
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._call_once(request)
+        finally:
+            self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _count_retry(self, reason: str) -> None:
@@ -268,10 +273,20 @@ class BsgHook(BaseHook):
         """
         The campaigns of one window, page by page, each campaign once, even if rows change mid-way.
 
+        After rows changed mid-way the window is read again, and the records it had missed
+        come after later ones: order by id is not guaranteed then.
+
         :param window: one window of a :class:`~bsg_provider.windows.WindowPlan`.
         :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
         :param page_size: records per request, 30..500.
         """
+        for fresh, _total in self._window_pages(window, campaign_type, page_size):
+            if fresh:
+                yield fresh
+
+    def _window_pages(
+        self, window: Window, campaign_type: str, page_size: int
+    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         api_from, api_to = window.api_bounds(self.settings.api_timezone)
         pager = WindowPager(page_size)
         while not pager.done:
@@ -290,8 +305,35 @@ class BsgHook(BaseHook):
                     pager.total,
                     pager.rescans,
                 )
-            if fresh:
-                yield fresh
+            yield fresh, pager.total
+
+    def iter_pages(
+        self, plan: WindowPlan, *, campaign_type: str = "sms", page_size: int = 500
+    ) -> Iterator[list[dict[str, Any]]]:
+        """
+        The campaigns of every window of ``plan``, page by page, with progress in the task log.
+
+        Logs the plan first, then a line per window and at most one every few seconds
+        within a window, then totals once the last page was read.
+
+        :param plan: from :meth:`plan`.
+        :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
+        :param page_size: records per request, 30..500.
+        :raises BsgConfigError: for bad arguments, before any request.
+        """
+        check_campaign_type(campaign_type)
+        check_page_size(page_size)
+        progress = ExtractionProgress(self.log, plan, campaign_type=campaign_type, counters=self.counters)
+        progress.started()
+        for index, window in enumerate(plan.windows, 1):
+            progress.window_started(index, window)
+            for fresh, total in self._window_pages(window, campaign_type, page_size):
+                progress.page(index, window, len(fresh), total)
+                metrics.records_extracted(len(fresh), campaign_type)
+                if fresh:
+                    yield fresh
+            progress.window_finished(index, window)
+        progress.finished()
 
     def iter_campaigns(
         self,
@@ -311,10 +353,8 @@ class BsgHook(BaseHook):
         """
         check_campaign_type(campaign_type)
         check_page_size(page_size)
-        plan = self.plan(start, end)
-        for window in plan.windows:
-            for page in self.iter_window_pages(window, campaign_type=campaign_type, page_size=page_size):
-                yield from page
+        for page in self.iter_pages(self.plan(start, end), campaign_type=campaign_type, page_size=page_size):
+            yield from page
 
     def test_connection(self) -> tuple[bool, str]:
         """Log in and read one page of the last day's campaigns; say what failed if anything did."""

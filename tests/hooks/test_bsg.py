@@ -364,3 +364,48 @@ def test_secrets_never_reach_logs_or_errors(monkeypatch, caplog, capfd):
         for token in tokens:
             assert token not in haystack
         assert all(canary not in repr(r) for r in sim.requests)
+
+
+def _log_lines(caplog, capfd) -> list[str]:
+    """Hook log lines, via stdlib logging (Airflow 3.0) or structlog on stdout (3.3)."""
+    records = [r.getMessage() for r in caplog.records if r.name.endswith("BsgHook")]
+    return records or capfd.readouterr().out.splitlines()
+
+
+def test_progress_shows_the_plan_each_window_and_the_totals(simulator, bsg_conn_id, caplog, capfd):
+    hook = BsgHook(bsg_conn_id)
+    start, end = _seven_months(simulator)
+    with caplog.at_level(logging.INFO):
+        records = sum(1 for _ in hook.iter_campaigns(start, end, page_size=PAGE))
+    lines = _log_lines(caplog, capfd)
+    plan = [line for line in lines if "Extracting sms campaigns created in" in line]
+    assert len(plan) == 1 and "in 3 window(s): 1: [" in plan[0]
+    assert start.isoformat() in plan[0]
+    done = [line for line in lines if "done:" in line and "Window " in line]
+    assert [d[d.index("Window") : d.index("Window") + 10] for d in done] == [
+        "Window 1/3",
+        "Window 2/3",
+        "Window 3/3",
+    ]
+    closing = [line for line in lines if "Extracted " in line]
+    assert len(closing) == 1
+    assert (
+        f"Extracted {records} sms campaigns from 3 window(s) with {simulator.count('any')} requests"
+        in closing[0]
+    )
+
+
+def test_a_large_extraction_keeps_the_log_short(monkeypatch, caplog, capfd):
+    from bsg_provider.simulator import BsgSimulator
+
+    with BsgSimulator(campaigns=100_000, seed=2, api_key="test_big_key_1") as sim:
+        name, value = bsg_connection_env("bsg_big", host=sim.url, api_key=sim.api_key, **FAST_RETRY_EXTRAS)
+        monkeypatch.setenv(name, value)
+        hook = BsgHook("bsg_big")
+        end = sim.now()
+        start = end - timedelta(days=401)
+        with caplog.at_level(logging.INFO):
+            records = sum(1 for _ in hook.iter_campaigns(start, end))
+        assert records == len(sim.ground_truth_ids(start, end)) >= 80_000  # sms only
+        lines = [line for line in _log_lines(caplog, capfd) if "Window " in line or "Extract" in line]
+        assert 5 <= len(lines) < 100
