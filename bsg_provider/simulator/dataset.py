@@ -418,7 +418,8 @@ class Dataset:
         :param message_type: the ``filter[type]``.
         :param lo: first epoch second included.
         :param hi: last epoch second included.
-        :param sort: id, sender, type, date or status; id breaks ties in the same direction.
+        :param sort: id, sender, type, date (created_at) or status (by name, alphabetically: the
+            vendor does not say); id breaks ties in the same direction.
         :param way: asc or desc.
         :param offset: rows to skip.
         :param limit: rows to return at most.

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 ENDPOINTS = ("login", "refresh", "list", "get", "stop", "other")
 # Query keys that could carry a credential if a client misplaced one.
 _SECRET_WORDS = ("key", "token", "bearer", "auth", "password", "secret")
+_JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
+#: Records kept; a long-running CLI must not grow without bound (counts stay exact).
+MAX_RECORDS = 100_000
 
 
 @dataclass
@@ -35,15 +39,16 @@ class RequestRecord:
 
 
 class RequestLog:
-    """Thread-safe, arrival-ordered request log.
+    """Thread-safe, arrival-ordered request log of the latest :data:`MAX_RECORDS` requests.
 
-    :param secret: the API key, redacted wherever it shows up in a query.
+    :param secret: the API key, redacted wherever it shows up in a query or path.
     """
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
         self._lock = threading.Lock()
-        self._records: list[RequestRecord] = []
+        self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
+        self._counts: Counter[str] = Counter()
 
     def open(self, method: str, path: str, query: dict[str, str], endpoint: str) -> RequestRecord:
         """Record a request on arrival; the handler fills in its status later.
@@ -59,15 +64,17 @@ class RequestLog:
         record = RequestRecord(method=method, path=self._scrub(path), query=clean, endpoint=endpoint)
         with self._lock:
             self._records.append(record)
+            self._counts[endpoint] += 1
         return record
 
     def _looks_secret(self, key: str, value: str) -> bool:
         lowered = key.lower()
-        if any(word in lowered for word in _SECRET_WORDS):
+        if any(word in lowered for word in _SECRET_WORDS) or _JWT.search(value):
             return True
         return bool(self._secret) and self._secret in value
 
     def _scrub(self, path: str) -> str:
+        path = _JWT.sub("[redacted]", path)
         return path.replace(self._secret, "[redacted]") if self._secret else path
 
     def snapshot(self) -> list[RequestRecord]:
@@ -79,9 +86,9 @@ class RequestLog:
         """Forget all records."""
         with self._lock:
             self._records.clear()
+            self._counts.clear()
 
     def counts(self) -> dict[str, int]:
         """Requests per endpoint, every endpoint present."""
         with self._lock:
-            counter = Counter(record.endpoint for record in self._records)
-        return {name: counter.get(name, 0) for name in ENDPOINTS}
+            return {name: self._counts.get(name, 0) for name in ENDPOINTS}

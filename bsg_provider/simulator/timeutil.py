@@ -45,14 +45,6 @@ def ceil_epoch(instant: datetime) -> int:
     return seconds + (1 if rest else 0)
 
 
-def from_epoch(seconds: float) -> datetime:
-    """Aware UTC datetime for epoch seconds.
-
-    :param seconds: epoch seconds.
-    """
-    return EPOCH + timedelta(seconds=seconds)
-
-
 def parse_api_datetime(text: str) -> datetime | None:
     """Parse the API's ``yyyy-mm-dd hh:mm:ss`` into a naive wall-clock datetime.
 

@@ -52,6 +52,7 @@ def test_request_log_never_holds_credentials(sim: BsgSimulator) -> None:
     refreshed = api.refresh().json()["bearer"]
     api.list({"api_key": sim.api_key, "token": token, "note": f"x{sim.api_key}x"})
     api.get(sim.api_key)
+    api.get(token)
     records = sim.requests
     assert all(isinstance(record, RequestRecord) for record in records)
     text = repr(records)
