@@ -57,5 +57,5 @@ def sensor_polled(mode: str) -> None:
 
 
 def sensor_finished(outcome: str) -> None:
-    """Count a sensor's end: ``success``, ``failure``, ``not_found`` or ``timeout``."""
+    """Count a sensor's end: ``success``, ``failure``, ``not_found``, ``timeout`` or ``error``."""
     Stats.incr(SENSOR_OUTCOMES, tags={"outcome": outcome})

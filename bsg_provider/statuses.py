@@ -8,6 +8,7 @@ and word their messages the same way.
 from __future__ import annotations
 
 import ast
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -251,6 +252,17 @@ def unknown_status_message(campaign_id: int, status: Any, gate: StatusGate) -> s
         f"(known: {', '.join(CAMPAIGN_STATUSES)}); still waiting for {' or '.join(gate.target_statuses)}. "
         "If the API added a status, upgrade the provider or report it."
     )
+
+
+def log_observation(log: logging.Logger, observation: Observation, gate: StatusGate) -> None:
+    """Log each status change at INFO and each unknown status at WARNING, as sensor and trigger both do."""
+    for campaign_id, previous, status in observation.changes:
+        if previous is None:
+            log.info("BSG campaign %s is %s.", campaign_id, status)
+        else:
+            log.info("BSG campaign %s changed from %s to %s.", campaign_id, previous, status)
+    for campaign_id, status in observation.unknown:
+        log.warning("%s", unknown_status_message(campaign_id, status, gate))
 
 
 def statuses_of(campaigns: Sequence[dict[str, Any]]) -> dict[int, Any]:

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
-from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from asgiref.sync import sync_to_async
 from tenacity import AsyncRetrying
 
+from bsg_provider import metrics
 from bsg_provider.api import (
     USER_AGENT,
     ApiRequest,
@@ -39,6 +40,16 @@ from bsg_provider.hooks.bsg import RequestCounters
 from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
+
+try:
+    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+except ImportError:  # common-compat < 1.21, the newest that installs on Python 3.10
+
+    async def get_async_connection(conn_id: str, hook: type[BaseHook] | None = None) -> Any:
+        return await sync_to_async(BaseHook.get_connection)(conn_id)
+
+    async def get_async_extra_dejson(conn: Any) -> dict[str, Any]:
+        return conn.extra_dejson
 
 
 @dataclass
@@ -159,13 +170,17 @@ class BsgAsyncHook(BaseHook):
                 on_retry=self._count_retry,
             )
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._call_once(request)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._call_once(request)
+        finally:
+            self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     def _count_retry(self, reason: str) -> None:
         self.counters.retries += 1
+        metrics.retried(reason)
 
     async def _call_once(self, request: ApiRequest) -> Any:
         if not request.authenticated:
@@ -194,6 +209,8 @@ class BsgAsyncHook(BaseHook):
             await asyncio.sleep(pause)
         self.counters.requests += 1
         headers = {"Authorization": f"Bearer {token}"} if token else None
+        started = time.monotonic()
+        status: int | None = None
         try:
             response = await self._pool.client.request(
                 request.method,
@@ -203,6 +220,7 @@ class BsgAsyncHook(BaseHook):
                 headers=headers,
                 timeout=settings.timeout,
             )
+            status = response.status_code
         except httpx.TimeoutException:
             raise BsgTransportError(
                 f"No answer to {request.describe()} from {settings.base_url} within {settings.timeout:g} s "
@@ -217,6 +235,8 @@ class BsgAsyncHook(BaseHook):
                 reason="connection",
                 endpoint=request.endpoint,
             ) from None
+        finally:
+            metrics.request_sent(request.endpoint, status, time.monotonic() - started)
         return read_answer(
             request,
             response.status_code,
@@ -237,6 +257,7 @@ class BsgAsyncHook(BaseHook):
     async def _login(self) -> str:
         # Sent bare: the caller's retry loop already covers a transient login failure.
         self.counters.logins += 1
+        metrics.logged_in()
         settings = await self.get_settings()
         return await self._keep_token(await self._send(login_request(settings.api_key), None))
 

@@ -14,10 +14,10 @@ from airflow.providers.common.compat.sdk import (
     AirflowSkipException,
     BaseSensorOperator,
     PokeReturnValue,
-    Stats,
     conf,
 )
 
+from bsg_provider import metrics
 from bsg_provider.api import check_campaign_id
 from bsg_provider.errors import BsgConfigError, BsgNotFoundError
 from bsg_provider.hooks.bsg import BsgHook
@@ -29,10 +29,10 @@ from bsg_provider.statuses import (
     StatusGate,
     StatusWatch,
     Succeeded,
+    log_observation,
     not_found_message,
     parse_campaign_ids,
     statuses_of,
-    unknown_status_message,
 )
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
 
@@ -103,11 +103,14 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         ids = self.campaign_ids()
+        # A fresh start per run, should the same operator object run twice (dag.test, tests).
+        self._watch = StatusWatch()
+        self._settled = {}
         if not self.deferrable:
             return super().execute(context)
         deadline = datetime.now(timezone.utc) + timedelta(seconds=self.timeout)
         self.log.info(
-            "Deferring until BSG campaign(s) %s reach %s (timeout %s).",
+            "Deferring until BSG campaign(s) %s reach %s, at the latest until %s.",
             ", ".join(map(str, ids.unique)),
             " or ".join(self.target_statuses),
             deadline.isoformat(),
@@ -137,26 +140,19 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
             try:
                 campaigns[campaign_id] = self.hook.get_campaign(campaign_id)
             except BsgNotFoundError:
-                self._count_outcome("not_found")
+                metrics.sensor_finished("not_found")
                 raise AirflowFailException(not_found_message(campaign_id, self.bsg_conn_id)) from None
-        Stats.incr("bsg.sensor.polls", tags={"mode": self.mode})
+        metrics.sensor_polled(self.mode)
 
         statuses = statuses_of(list(campaigns.values()))
-        observation = self._watch.observe(statuses)
-        for campaign_id, previous, status in observation.changes:
-            if previous is None:
-                self.log.info("BSG campaign %s is %s.", campaign_id, status)
-            else:
-                self.log.info("BSG campaign %s changed from %s to %s.", campaign_id, previous, status)
-        for campaign_id, status in observation.unknown:
-            self.log.warning("%s", unknown_status_message(campaign_id, status, self.gate))
+        log_observation(self.log, self._watch.observe(statuses), self.gate)
 
         decision = self.gate.evaluate(statuses)
         if isinstance(decision, Failed):
-            self._count_outcome("failure")
+            metrics.sensor_finished("failure")
             raise AirflowFailException(self.gate.failure_message(decision.campaign_id, decision.status))
         if isinstance(decision, Succeeded):
-            self._count_outcome("success")
+            metrics.sensor_finished("success")
             self.log.info("All %d BSG campaign(s) reached a target status.", len(ids.unique))
             return PokeReturnValue(is_done=True, xcom_value=ids.shape(campaigns))
         self._settled.update(
@@ -200,6 +196,3 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
             if self.soft_fail:
                 raise AirflowSkipException(f"Skipping due to soft_fail: {exc}") from exc
             raise
-
-    def _count_outcome(self, outcome: str) -> None:
-        Stats.incr("bsg.sensor.outcome", tags={"outcome": outcome, "mode": self.mode})

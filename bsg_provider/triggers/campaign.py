@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.providers.common.compat.sdk import Stats
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from bsg_provider import metrics
 from bsg_provider.errors import BsgConfigError, BsgError, BsgNotFoundError
 from bsg_provider.hooks.bsg_async import BsgAsyncHook
 from bsg_provider.statuses import (
@@ -20,9 +20,9 @@ from bsg_provider.statuses import (
     StatusWatch,
     Succeeded,
     Waiting,
+    log_observation,
     not_found_message,
     statuses_of,
-    unknown_status_message,
 )
 
 
@@ -88,13 +88,14 @@ class BsgCampaignStatusTrigger(BaseTrigger):
         finally:
             # Also on cancellation: the shared client must not outlive its last user.
             await hook.close()
-        Stats.incr("bsg.sensor.outcome", tags={"outcome": payload["status"], "mode": "deferrable"})
+        metrics.sensor_finished(payload["status"])
         yield TriggerEvent(payload)
 
     async def _wait(self, hook: BsgAsyncHook) -> dict[str, Any]:
         watch = StatusWatch()
         settled: dict[int, dict[str, Any]] = {}
         unique_ids = list(dict.fromkeys(self.campaign_ids))
+        last_look = False
         while True:
             campaigns: dict[int, dict[str, Any]] = {}
             for campaign_id in unique_ids:
@@ -113,17 +114,10 @@ class BsgCampaignStatusTrigger(BaseTrigger):
                 except Exception as exc:
                     self.log.exception("Stopped waiting for BSG campaigns after an unexpected error.")
                     return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
-            Stats.incr("bsg.sensor.polls", tags={"mode": "deferrable"})
+            metrics.sensor_polled("deferrable")
 
             statuses = statuses_of(list(campaigns.values()))
-            observation = watch.observe(statuses)
-            for campaign_id, previous, status in observation.changes:
-                if previous is None:
-                    self.log.info("BSG campaign %s is %s.", campaign_id, status)
-                else:
-                    self.log.info("BSG campaign %s changed from %s to %s.", campaign_id, previous, status)
-            for campaign_id, status in observation.unknown:
-                self.log.warning("%s", unknown_status_message(campaign_id, status, self.gate))
+            log_observation(self.log, watch.observe(statuses), self.gate)
 
             decision = self.gate.evaluate(statuses)
             if isinstance(decision, Succeeded):
@@ -148,12 +142,14 @@ class BsgCampaignStatusTrigger(BaseTrigger):
             pause = self.poll_interval
             if self._deadline_at is not None:
                 remaining = (self._deadline_at - datetime.now(timezone.utc)).total_seconds()
-                if remaining <= 0:
+                if last_look or remaining <= 0:
                     message = (
                         f"Timed out at {self.deadline} waiting for BSG campaign(s) {decision.describe()} "
                         f"to reach {' or '.join(self.gate.target_statuses)}."
                     )
                     self.log.error("%s", message)
                     return {"status": "timeout", "message": message}
+                # Sleep until the deadline at most, then look once more before giving up.
+                last_look = remaining <= pause
                 pause = min(pause, remaining)
             await asyncio.sleep(pause)
