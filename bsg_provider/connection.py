@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bsg_provider.api import normalize_base_url
+from bsg_provider.api import is_plain_http, normalize_base_url
 from bsg_provider.errors import BsgConfigError
 from bsg_provider.windows import api_zone
 
@@ -15,6 +16,20 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_MAX_WAIT = 60.0
 KNOWN_EXTRAS = ("api_timezone", "timeout", "max_retries", "retry_max_wait", "max_requests_per_second")
+
+_warned_plain_http: set[str] = set()
+
+
+def warn_if_plain_http(log: logging.Logger, conn_id: str, base_url: str) -> None:
+    """Warn, once per base URL and process, that credentials would travel unencrypted."""
+    if is_plain_http(base_url) and base_url not in _warned_plain_http:
+        _warned_plain_http.add(base_url)
+        log.warning(
+            "Connection %r uses plain http (%s): the API key and token travel unencrypted. "
+            "Use https unless this is a local simulator.",
+            conn_id,
+            base_url,
+        )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from bsg_provider.api import (
     check_campaign_type,
     check_page_size,
     get_campaign_request,
-    is_plain_http,
     list_campaigns_request,
     login_request,
     parse_campaign,
@@ -30,7 +29,7 @@ from bsg_provider.api import (
     read_answer,
     refresh_request,
 )
-from bsg_provider.connection import BsgConnectionSettings
+from bsg_provider.connection import BsgConnectionSettings, warn_if_plain_http
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgTransportError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
 from bsg_provider.paging import WindowPager
@@ -39,8 +38,6 @@ from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
 from bsg_provider.windows import Window, WindowPlan, plan_windows
-
-_warned_plain_http: set[str] = set()
 
 
 @dataclass
@@ -89,14 +86,7 @@ class BsgHook(BaseHook):
             self.bsg_conn_id, host=conn.host, password=conn.password, extra=conn.extra_dejson
         )
         mask_secret(settings.api_key)
-        if is_plain_http(settings.base_url) and settings.base_url not in _warned_plain_http:
-            _warned_plain_http.add(settings.base_url)
-            self.log.warning(
-                "Connection %r uses plain http (%s): the API key and token travel unencrypted. "
-                "Use https unless this is a local simulator.",
-                self.bsg_conn_id,
-                settings.base_url,
-            )
+        warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)
         return settings
 
     @cached_property

@@ -27,14 +27,13 @@ from bsg_provider.api import (
     ApiRequest,
     check_campaign_id,
     get_campaign_request,
-    is_plain_http,
     login_request,
     parse_campaign,
     parse_token,
     read_answer,
     refresh_request,
 )
-from bsg_provider.connection import BsgConnectionSettings
+from bsg_provider.connection import BsgConnectionSettings, warn_if_plain_http
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgTransportError
 from bsg_provider.hooks.bsg import RequestCounters
 from bsg_provider.retry import retry_kwargs
@@ -52,14 +51,30 @@ except ImportError:  # common-compat < 1.21, the newest that installs on Python 
         return conn.extra_dejson
 
 
+#: Connections one event loop keeps open to the API, however many triggers share them.
+MAX_CONNECTIONS = 8
+
+
+@dataclass
+class _SharedToken:
+    """One connection's JWT on one event loop, shared by all its hooks so hundreds of triggers log in once."""
+
+    token: str | None = None
+    expiry: datetime | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
 @dataclass
 class _LoopPool:
     """One event loop's HTTP client, shared by every hook on that loop, and its users."""
 
     client: httpx.AsyncClient
     users: int = 0
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS))
     # Keyed by connection id: the connection's rate limit holds across all the triggers using it.
     throttles: dict[str, RequestThrottle] = field(default_factory=dict)
+    # Keyed by connection id; every token is also registered once with the secrets masker.
+    tokens: dict[str, _SharedToken] = field(default_factory=dict)
 
 
 # Hundreds of triggers may wait at once in one triggerer: they share one connection pool per loop
@@ -73,7 +88,12 @@ def _acquire_pool() -> _LoopPool:
     with _pools_lock:
         pool = _pools.get(loop)
         if pool is None or pool.client.is_closed:
-            client = httpx.AsyncClient(headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+            client = httpx.AsyncClient(
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                limits=httpx.Limits(
+                    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+                ),
+            )
             pool = _pools[loop] = _LoopPool(client)
         pool.users += 1
         return pool
@@ -118,8 +138,6 @@ class BsgAsyncHook(BaseHook):
         self.counters = RequestCounters()
         self._settings: BsgConnectionSettings | None = None
         self._pool: _LoopPool | None = None
-        self._token: str | None = None
-        self._token_expiry: datetime | None = None
 
     async def __aenter__(self) -> BsgAsyncHook:
         return self
@@ -136,13 +154,7 @@ class BsgAsyncHook(BaseHook):
                 self.bsg_conn_id, host=conn.host, password=conn.password, extra=extra
             )
             await _mask(settings.api_key)
-            if is_plain_http(settings.base_url):
-                self.log.warning(
-                    "Connection %r uses plain http (%s): the API key and token travel unencrypted. "
-                    "Use https unless this is a local simulator.",
-                    self.bsg_conn_id,
-                    settings.base_url,
-                )
+            warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)
             self._settings = settings
         return self._settings
 
@@ -193,14 +205,16 @@ class BsgAsyncHook(BaseHook):
                 raise
             # Revoked or expired early: one fresh login, then the same request once more.
             self.log.info("BSG One API refused the token (401); logging in again and replaying the request.")
-            self._token = None
-            return await self._send(request, await self._login())
+            shared = self._shared_token()
+            async with shared.lock:
+                # Hooks refused together log in once: the first one in replaces the token for all.
+                renewed = shared.token if shared.token not in (None, token) else await self._login(shared)
+            return await self._send(request, renewed)
 
     async def _send(self, request: ApiRequest, token: str | None) -> Any:
         settings = await self.get_settings()
-        if self._pool is None:
-            self._pool = _acquire_pool()
-        throttle = self._pool.throttles.setdefault(
+        pool = self._ensure_pool()
+        throttle = pool.throttles.setdefault(
             self.bsg_conn_id, RequestThrottle(settings.max_requests_per_second)
         )
         pause = throttle.delay()
@@ -212,14 +226,16 @@ class BsgAsyncHook(BaseHook):
         started = time.monotonic()
         status: int | None = None
         try:
-            response = await self._pool.client.request(
-                request.method,
-                settings.base_url + request.path,
-                params=request.params,
-                json=request.json,
-                headers=headers,
-                timeout=settings.timeout,
-            )
+            # Waiting here is O(1); httpcore's own queue rescans every waiting request per release.
+            async with pool.slots:
+                response = await pool.client.request(
+                    request.method,
+                    settings.base_url + request.path,
+                    params=request.params,
+                    json=request.json,
+                    headers=headers,
+                    timeout=settings.timeout,
+                )
             status = response.status_code
         except httpx.TimeoutException:
             raise BsgTransportError(
@@ -247,36 +263,56 @@ class BsgAsyncHook(BaseHook):
 
     # -- auth ---------------------------------------------------------------------------------
 
-    async def _current_token(self) -> str:
-        if self._token is None:
-            return await self._login()
-        if needs_renewal(self._token_expiry, datetime.now(timezone.utc)):
-            return await self._refresh()
-        return self._token
+    def _ensure_pool(self) -> _LoopPool:
+        if self._pool is None:
+            self._pool = _acquire_pool()
+        return self._pool
 
-    async def _login(self) -> str:
+    def _shared_token(self) -> _SharedToken:
+        return self._ensure_pool().tokens.setdefault(self.bsg_conn_id, _SharedToken())
+
+    @property
+    def _token(self) -> str | None:
+        """The token this hook would send now (shared with the loop's other hooks of the connection)."""
+        pool = self._pool
+        shared = pool.tokens.get(self.bsg_conn_id) if pool is not None else None
+        return shared.token if shared is not None else None
+
+    async def _current_token(self) -> str:
+        shared = self._shared_token()
+        if shared.token is not None and not needs_renewal(shared.expiry, datetime.now(timezone.utc)):
+            return shared.token
+        async with shared.lock:
+            # Another hook may have logged in or refreshed while this one waited for the lock.
+            if shared.token is None:
+                return await self._login(shared)
+            if needs_renewal(shared.expiry, datetime.now(timezone.utc)):
+                return await self._refresh(shared)
+            return shared.token
+
+    async def _login(self, shared: _SharedToken) -> str:
         # Sent bare: the caller's retry loop already covers a transient login failure.
         self.counters.logins += 1
         metrics.logged_in()
         settings = await self.get_settings()
-        return await self._keep_token(await self._send(login_request(settings.api_key), None))
+        return await self._keep_token(shared, await self._send(login_request(settings.api_key), None))
 
-    async def _refresh(self) -> str:
+    async def _refresh(self, shared: _SharedToken) -> str:
         self.counters.refreshes += 1
         try:
-            return await self._keep_token(await self._send(refresh_request(), self._token))
+            return await self._keep_token(shared, await self._send(refresh_request(), shared.token))
         except BsgApiError as exc:
             self.log.info(
                 "Token refresh failed (%s); logging in again.", exc.status or exc.__class__.__name__
             )
-            self._token = None
-            return await self._login()
+            shared.token = None
+            return await self._login(shared)
 
-    async def _keep_token(self, payload: Any) -> str:
+    async def _keep_token(self, shared: _SharedToken, payload: Any) -> str:
         token = parse_token(payload)
         await _mask(token)
-        self._token = token
-        self._token_expiry = token_expiry(token)
+        shared.token = token
+        shared.expiry = token_expiry(token)
         return token
 
     # -- campaigns ----------------------------------------------------------------------------

@@ -162,6 +162,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # The default backlog of 5 drops connections when hundreds of clients (triggers) start at once.
+    request_queue_size = 1024
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], sim: BsgSimulator) -> None:

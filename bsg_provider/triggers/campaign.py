@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,9 @@ from bsg_provider.statuses import (
     not_found_message,
     statuses_of,
 )
+
+#: Fraction of the poll interval by which a trigger may poll early.
+POLL_JITTER = 0.1
 
 
 class BsgCampaignStatusTrigger(BaseTrigger):
@@ -139,7 +143,8 @@ class BsgCampaignStatusTrigger(BaseTrigger):
                 if self.gate.settled(statuses[campaign_id])
             )
 
-            pause = self.poll_interval
+            # A little jitter keeps hundreds of triggers deferred together from polling in lockstep.
+            pause = self.poll_interval * random.uniform(1.0 - POLL_JITTER, 1.0)
             if self._deadline_at is not None:
                 remaining = (self._deadline_at - datetime.now(timezone.utc)).total_seconds()
                 if last_look or remaining <= 0:

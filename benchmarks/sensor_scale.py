@@ -1,0 +1,109 @@
+"""
+Many deferred sensors at once: CPU per poll and memory per waiting trigger.
+
+Starts the simulator in its own process with campaigns that keep ``sending`` for the whole
+run, then runs N ``BsgCampaignStatusTrigger`` instances in one event loop, as a triggerer
+would, each polling every ``--interval`` seconds for ``--seconds`` seconds. Prints polls,
+CPU seconds of this process per poll, and RSS growth per trigger, and whether the HTTP client
+was shared.
+
+Usage: ``.venv/bin/python benchmarks/sensor_scale.py [--triggers 500] [--seconds 60]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _simulator import connection_env, running_simulator  # noqa: E402
+
+TARGET_CPU_MS_PER_POLL = 1.0
+TARGET_KB_PER_TRIGGER = 200.0
+WARM_UP_SECONDS = 5.0
+
+
+def rss_kb() -> float:
+    """Current resident set size of this process, in KiB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return float(line.split()[1])
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def list_polls(url: str) -> int:
+    return requests.get(f"{url}/_simulator/stats", timeout=30).json()["requests"].get("get", 0)
+
+
+async def run(url: str, triggers: int, seconds: float, interval: float) -> dict[str, float]:
+    from bsg_provider.hooks import bsg_async
+    from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
+
+    ids = []
+    for _ in range(triggers):
+        body = {"created_at": datetime.now(timezone.utc).isoformat(), "final_status": "done",
+                "status_step_seconds": 3600}
+        ids.append(requests.post(f"{url}/_simulator/campaigns", json=body, timeout=30).json()["id"])
+
+    async def one(campaign_id: int) -> None:
+        trigger = BsgCampaignStatusTrigger([campaign_id], bsg_conn_id="bsg_bench", poll_interval=interval)
+        async for _event in trigger.run():
+            raise RuntimeError(f"campaign {campaign_id} finished during the benchmark")
+
+    rss_before = rss_kb()
+    tasks = [asyncio.create_task(one(i)) for i in ids]
+    # Measure the steady state: connection lookups and logins happen once per trigger, not per poll.
+    await asyncio.sleep(WARM_UP_SECONDS)
+    polls_before = list_polls(url)
+    cpu_before = cpu_seconds()
+    peak = rss_before
+    shared = 0
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        await asyncio.sleep(1.0)
+        peak = max(peak, rss_kb())
+        shared = max(shared, bsg_async.shared_client_users())
+    cpu = cpu_seconds() - cpu_before
+    polls = list_polls(url) - polls_before
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"polls": polls, "cpu": cpu, "rss_growth_kb": peak - rss_before, "shared_users": shared}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--triggers", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--interval", type=float, default=1.0)
+    args = parser.parse_args()
+    with running_simulator(1000) as url:
+        os.environ.update(connection_env("bsg_bench", url))
+        result = asyncio.run(run(url, args.triggers, args.seconds, args.interval))
+    polls = max(result["polls"], 1)
+    cpu_ms = 1000.0 * result["cpu"] / polls
+    kb = result["rss_growth_kb"] / args.triggers
+    print(f"\n{args.triggers} triggers, one event loop, poll every {args.interval:g} s for {args.seconds:g} s")
+    print(f"{'polls':>8} {'CPU s':>8} {'CPU ms/poll':>12} {'RSS growth MiB':>15} {'KiB/trigger':>12} {'shared client users':>20}")
+    print(f"{result['polls']:>8} {result['cpu']:>8.2f} {cpu_ms:>12.3f} {result['rss_growth_kb'] / 1024:>15.1f} "
+          f"{kb:>12.1f} {result['shared_users']:>20}")
+    print(f"CPU per poll: {'met' if cpu_ms < TARGET_CPU_MS_PER_POLL else 'MISSED'} (< {TARGET_CPU_MS_PER_POLL} ms); "
+          f"memory per trigger: {'met' if kb < TARGET_KB_PER_TRIGGER else 'MISSED'} (< {TARGET_KB_PER_TRIGGER:g} KiB)")
+
+
+if __name__ == "__main__":
+    main()
