@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,20 +127,25 @@ class CsvEncoder:
 
     def __init__(self, shaper: RecordShaper) -> None:
         self._row = shaper.csv_row
-        self._buffer = io.StringIO()
-        self._writer = csv.writer(self._buffer, lineterminator="\n")
+        # The csv writer hands each whole row to write(): collect it there instead of in a buffer.
+        self._rows: list[str] = []
+        self._writer = csv.writer(_Collector(self._rows.append), lineterminator="\n")
         self.header = self._encode_cells(list(CSV_COLUMNS))
 
     def encode(self, campaign: dict[str, Any]) -> bytes:
         """One campaign as one row."""
         return self._encode_cells(self._row(campaign))
 
-    def _encode_cells(self, cells: list[str]) -> bytes:
-        buffer = self._buffer
-        buffer.seek(0)
-        buffer.truncate()
+    def _encode_cells(self, cells: list[Any]) -> bytes:
         self._writer.writerow(cells)
-        return buffer.getvalue().encode("utf-8", "backslashreplace")
+        return self._rows.pop().encode("utf-8", "backslashreplace")
+
+
+class _Collector:
+    """A file-like ``write`` that hands each string to a callback."""
+
+    def __init__(self, write: Any) -> None:
+        self.write = write
 
 
 def make_encoder(output_format: OutputFormat, shaper: RecordShaper) -> RecordEncoder:

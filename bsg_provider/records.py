@@ -8,7 +8,7 @@ does not need. The columns are documented in docs/operator.md; change both toget
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -37,17 +37,24 @@ TIMESTAMP_COLUMNS = frozenset({"start_at", "real_start_at", "finished_at", "crea
 #: The keys of ``statistics`` the list endpoint documents (StatisticsShort), in output order.
 STATISTICS_KEYS = ("delivered", "sent")
 #: CSV's fixed header: ``statistics`` flattened, and one column for whatever the API adds.
+_BEFORE_STATISTICS = CAMPAIGN_COLUMNS[: CAMPAIGN_COLUMNS.index("statistics")]
+_AFTER_STATISTICS = CAMPAIGN_COLUMNS[CAMPAIGN_COLUMNS.index("statistics") + 1 :]
 CSV_COLUMNS = (
-    *CAMPAIGN_COLUMNS[: CAMPAIGN_COLUMNS.index("statistics")],
+    *_BEFORE_STATISTICS,
     *(f"statistics_{key}" for key in STATISTICS_KEYS),
-    *CAMPAIGN_COLUMNS[CAMPAIGN_COLUMNS.index("statistics") + 1 :],
+    *_AFTER_STATISTICS,
     "extra_fields",
 )
 
 _KNOWN = frozenset(CAMPAIGN_COLUMNS)
+#: Types the csv module writes as they are (None as an empty cell); the rest goes through _cell().
+_CSV_NATIVE = frozenset({str, int, float, type(None)})
+_TIMESTAMP_ORDER = tuple(name for name in CAMPAIGN_COLUMNS if name in TIMESTAMP_COLUMNS)
 _KNOWN_STATISTICS = frozenset(STATISTICS_KEYS)
 #: Distinct timestamp strings remembered per converter: a campaign's start_at often equals its created_at.
 _CONVERSION_CACHE_SIZE = 4096
+#: Timezone names that mean UTC itself.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu", "GMT", "Etc/GMT"})
 
 
 def _dumps(value: Any) -> str:
@@ -67,8 +74,10 @@ class TimestampConverter:
 
     def __init__(self, api_timezone: str) -> None:
         zone = api_zone(api_timezone)
-        self._zone = timezone.utc if api_timezone in ("UTC", "Etc/UTC") else zone
-        self._convert: Callable[[str], str] = lru_cache(maxsize=_CONVERSION_CACHE_SIZE)(self._to_utc)
+        self._zone = timezone.utc if api_timezone in _UTC_NAMES else zone
+        self._naive_is_utc = self._zone is timezone.utc
+        # Converting through another zone is the slow part; repeated strings are common there.
+        self._convert_zoned: Callable[[str], str] = lru_cache(maxsize=_CONVERSION_CACHE_SIZE)(self._to_utc)
 
     def __call__(self, value: Any) -> str | None:
         """
@@ -77,11 +86,42 @@ class TimestampConverter:
         :param value: a timestamp string from the API.
         :raises ValueError: when it is not a timestamp.
         """
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"{value!r} is a {type(value).__name__}, not a timestamp string")
-        return self._convert(value)
+        holder = {"value": value}
+        self.convert_fields(holder, ("value",))
+        return holder["value"]
+
+    def convert_fields(self, record: dict[str, Any], fields: Sequence[str]) -> None:
+        """
+        Convert some fields of ``record`` in place; None stays None. One call per record, not per field:
+        this runs for every timestamp of every campaign.
+
+        :param record: a campaign.
+        :param fields: the names of its timestamp fields.
+        :raises ValueError: whose only argument is the first field that holds no timestamp.
+        """
+        plain_is_utc = self._naive_is_utc
+        parse = datetime.fromisoformat
+        for name in fields:
+            value = record[name]
+            if value is None:
+                continue
+            try:
+                if type(value) is not str:
+                    raise ValueError(name)
+                if (
+                    plain_is_utc
+                    and len(value) == 19
+                    and value[10] in " T"
+                    and value[4] == value[7] == "-"
+                    and value[13] == value[16] == ":"
+                ):
+                    # The API's usual form in a UTC account: only the separator and the offset change.
+                    parse(value)  # still refuse what is no real date and time
+                    record[name] = value.replace(" ", "T") + "+00:00"
+                else:
+                    record[name] = self._convert_zoned(value)
+            except ValueError:
+                raise ValueError(name) from None
 
     def _to_utc(self, value: str) -> str:
         text = value.strip()
@@ -114,66 +154,68 @@ class RecordShaper:
         :param campaign: one campaign as the API sent it.
         :raises BsgMalformedResponseError: when a timestamp cannot be read.
         """
-        record = {name: campaign.get(name) for name in CAMPAIGN_COLUMNS}
+        if tuple(campaign) == CAMPAIGN_COLUMNS:
+            # The API's own order and nothing more: the usual case, and the fast one.
+            record = campaign.copy()
+            unknown: list[str] = []
+        else:
+            record = {name: campaign.get(name) for name in CAMPAIGN_COLUMNS}
+            unknown = sorted(campaign.keys() - _KNOWN)
         if self.convert_timestamps:
             self._convert_timestamps(record)
-        record["statistics"] = _ordered_statistics(record["statistics"])
-        unknown = campaign.keys() - _KNOWN
-        if unknown:
-            for name in sorted(unknown):
-                record[name] = campaign[name]
+        statistics = record["statistics"]
+        if isinstance(statistics, dict) and tuple(statistics) != STATISTICS_KEYS:
+            record["statistics"] = _ordered_statistics(statistics)
+        for name in unknown:
+            record[name] = campaign[name]
         return record
 
-    def csv_row(self, campaign: dict[str, Any]) -> list[str]:
+    def csv_row(self, campaign: dict[str, Any]) -> list[str | int | float | None]:
         """
-        The CSV cells, in :data:`CSV_COLUMNS` order.
+        The CSV cells, in :data:`CSV_COLUMNS` order, as values the :mod:`csv` module writes
+        (text and numbers as they are, None as an empty cell).
 
-        ``statistics`` becomes ``statistics_delivered`` and ``statistics_sent``; ``alternative_channels``
-        is JSON text; null is an empty cell; fields the header does not know (and ``statistics`` keys
-        beyond delivered and sent) go to ``extra_fields`` as one JSON object, so nothing is lost.
+        ``statistics`` becomes ``statistics_delivered`` and ``statistics_sent``; lists and objects
+        (``alternative_channels``) are JSON text; fields the header does not know, and ``statistics``
+        keys beyond delivered and sent, go to ``extra_fields`` as one JSON object, so nothing is lost.
 
         :param campaign: one campaign as the API sent it.
         :raises BsgMalformedResponseError: when a timestamp cannot be read.
         """
-        record = {name: campaign.get(name) for name in CAMPAIGN_COLUMNS}
+        known_only = tuple(campaign) == CAMPAIGN_COLUMNS
+        record = campaign.copy() if known_only else {name: campaign.get(name) for name in CAMPAIGN_COLUMNS}
         if self.convert_timestamps:
             self._convert_timestamps(record)
-        unknown = campaign.keys() - _KNOWN
-        extra = {name: campaign[name] for name in sorted(unknown)} if unknown else {}
+        extra = {} if known_only else {name: campaign[name] for name in campaign.keys() - _KNOWN}
         statistics = record["statistics"]
         if isinstance(statistics, dict):
+            counts = [statistics.get(key) for key in STATISTICS_KEYS]
             unknown_statistics = statistics.keys() - _KNOWN_STATISTICS
             if unknown_statistics:
                 extra["statistics"] = {key: statistics[key] for key in sorted(unknown_statistics)}
         else:
+            counts = [None] * len(STATISTICS_KEYS)
             if statistics is not None:
                 extra["statistics"] = statistics
-            statistics = {}
-        cells: list[str] = []
-        for name in CAMPAIGN_COLUMNS:
-            if name == "statistics":
-                cells.extend(_cell(statistics.get(key)) for key in STATISTICS_KEYS)
-            else:
-                cells.append(_cell(record[name]))
-        cells.append(_dumps(extra) if extra else "")
-        return cells
+        values = [record[name] for name in _BEFORE_STATISTICS]
+        values += counts
+        values += [record[name] for name in _AFTER_STATISTICS]
+        values.append(_dumps(dict(sorted(extra.items()))) if extra else None)
+        return [value if type(value) in _CSV_NATIVE else _cell(value) for value in values]
 
     def _convert_timestamps(self, record: dict[str, Any]) -> None:
-        for name in TIMESTAMP_COLUMNS:
-            value = record[name]
-            if value is None:
-                continue
-            try:
-                record[name] = self._timestamp(value)
-            except ValueError:
-                raise BsgMalformedResponseError(
-                    f"Campaign {record['id']} has {name} {value!r}, which is not a timestamp "
-                    "(the API documents 'yyyy-mm-dd hh:mm:ss' or ISO 8601). To write the API's strings "
-                    "unchanged, set convert_timestamps=False.",
-                    status=200,
-                    reason="bad_timestamp",
-                    endpoint="list",
-                ) from None
+        try:
+            self._timestamp.convert_fields(record, _TIMESTAMP_ORDER)
+        except ValueError as exc:
+            name = exc.args[0]
+            raise BsgMalformedResponseError(
+                f"Campaign {record['id']} has {name} {record[name]!r}, which is not a timestamp "
+                "(the API documents 'yyyy-mm-dd hh:mm:ss' or ISO 8601). To write the API's strings "
+                "unchanged, set convert_timestamps=False.",
+                status=200,
+                reason="bad_timestamp",
+                endpoint="list",
+            ) from None
 
 
 def _ordered_statistics(statistics: Any) -> Any:
@@ -188,13 +230,9 @@ def _ordered_statistics(statistics: Any) -> Any:
 
 
 def _cell(value: Any) -> str:
-    """One CSV cell: null is empty, numbers as Python writes them, lists and objects as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
+    """A value the csv module would not write as JSON would: booleans, lists, objects."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
+    if isinstance(value, (int, float, str)):
+        return str(value)
     return _dumps(value)

@@ -56,9 +56,12 @@ class RecordSpool:
         Keep one record unless its id was added before.
 
         :param record_id: the record's id, the sort key.
-        :param data: the record's bytes as they go into the output.
+        :param data: the record's bytes as they go into the output, at least one.
         :return: whether it was kept (False for a duplicate id).
         """
+        if not data:
+            # A record's end is where the next one starts, which an empty record would make ambiguous.
+            raise ValueError("a record must have at least one byte")
         ids = self._ids
         if not ids or record_id > ids[-1]:
             ids.append(record_id)

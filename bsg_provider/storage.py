@@ -58,14 +58,24 @@ def output_path(value: Any) -> ObjectStoragePath:
         try:
             path = ObjectStoragePath(text)
         except (TypeError, ValueError) as exc:
-            raise BsgConfigError(f"output_path {value!r} is not a path Airflow can write to: {exc}") from None
+            hint = ""
+            if "incompatible with ObjectStoragePath" in str(exc):
+                # Airflow 3.0's ObjectStoragePath predates universal-pathlib 0.3 (apache/airflow#56369).
+                hint = (
+                    " This Airflow's ObjectStoragePath needs universal-pathlib older than 0.3: install "
+                    "Airflow with its constraints file, or pip install 'universal-pathlib<0.3'."
+                )
+            raise BsgConfigError(
+                f"output_path {value!r} is not a path Airflow can write to: {exc}{hint}"
+            ) from None
     else:
         raise BsgConfigError(
             f"output_path must be a URL string or an ObjectStoragePath, got {type(value).__name__}."
         )
-    if not path.name or str(path).endswith("/"):
-        raise BsgConfigError(f"output_path {str(path)!r} names a directory; end it with a file name.")
     check_filesystem(path)
+    is_local = (path.protocol or "file") in LOCAL_SCHEMES
+    if not path.name or str(value).endswith("/") or (is_local and path.is_dir()):
+        raise BsgConfigError(f"output_path {str(value)!r} names a directory; end it with a file name.")
     return path
 
 

@@ -19,21 +19,27 @@ BUNDLE_NAME = "dags-folder"
 
 def register_dag(dag: Any) -> None:
     """
-    Write ``dag`` to the metadata database, as the DAG processor would (Airflow 3.1+ needs it;
-    3.0's ``dag.test()`` runs a DAG object as it is, so this does nothing there).
+    Write ``dag`` to the metadata database under the dags-folder bundle, as the DAG processor would.
 
     :param dag: a DAG object.
     """
-    try:
-        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.0
-        return
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
+    try:  # Airflow 3.1+
+        from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    except ImportError:  # Airflow 3.0
+        from airflow.models.dagbag import DagBag
+
+        sync_bag_to_db = None
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(collect_dags=False)
+    # The DAG processor sets this while parsing a file; a DAG built in a test has none.
+    dag.relative_fileloc = dag.relative_fileloc or dag.fileloc
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, BUNDLE_NAME, None)
+    if sync_bag_to_db is not None:
+        sync_bag_to_db(bag, BUNDLE_NAME, None)
+    else:
+        bag.sync_to_db(BUNDLE_NAME, None)
 
 
 def run_dag(dag: Any, *, logical_date: datetime) -> Any:

@@ -136,7 +136,7 @@ class BsgExtractCampaignsOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from None
         plan = hook.plan(interval.start, interval.end)
         self.log.info(
-            "Extracting %s campaigns created in [%s, %s) (%s to %s%s) in %d window(s) to %s as %s.",
+            "Extracting %s campaigns created in [%s, %s) (from %s and %s%s) in %d window(s) to %s as %s.",
             campaign_type,
             plan.start.isoformat(),
             plan.end.isoformat(),
