@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
+import msgspec
+
 from bsg_provider.errors import BsgConfigError
 from bsg_provider.records import CSV_COLUMNS, RecordShaper
 
@@ -105,13 +107,13 @@ class JsonLinesEncoder:
 
     def __init__(self, shaper: RecordShaper) -> None:
         self._shape = shaper.json_record
-        self._dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        # msgspec (installed by Airflow) encodes several times faster than json; same compact form.
+        self._dumps = msgspec.json.Encoder().encode
 
     def encode(self, campaign: dict[str, Any]) -> bytes:
         """One campaign as one line."""
-        text = self._dumps(self._shape(campaign))
         try:
-            return (text + "\n").encode("utf-8")
+            return self._dumps(self._shape(campaign)) + b"\n"
         except UnicodeEncodeError:
             # A lone surrogate (legal in JSON's \\u escapes, not in UTF-8): keep it escaped.
             return (json.dumps(self._shape(campaign), separators=(",", ":")) + "\n").encode("ascii")

@@ -136,37 +136,22 @@ class BsgExtractCampaignsOperator(BaseOperator):
             raise AirflowFailException(str(exc)) from None
         plan = hook.plan(interval.start, interval.end)
         self.log.info(
-            "Extracting %s campaigns created in [%s, %s) (from %s and %s%s) in %d window(s) to %s as %s.",
-            campaign_type,
-            plan.start.isoformat(),
-            plan.end.isoformat(),
+            "Writing to %s as %s; interval from %s and %s%s.",
+            path,
+            output_format.label,
             interval.start_source,
             interval.end_source,
             f", lookback {interval.lookback}" if interval.lookback else "",
-            len(plan.windows),
-            path,
-            output_format.label,
         )
         encoder = make_encoder(
             output_format,
             RecordShaper(api_timezone=settings.api_timezone, convert_timestamps=self.convert_timestamps),
         )
         with RecordSpool() as spool:
-            for number, window in enumerate(plan.windows, start=1):
-                before = len(spool)
-                for page in hook.iter_window_pages(
-                    window, campaign_type=campaign_type, page_size=self.page_size
-                ):
-                    for campaign in page:
-                        spool.add(campaign["id"], encoder.encode(campaign))
-                self.log.info(
-                    "Window %d/%d [%s, %s): %d campaign(s).",
-                    number,
-                    len(plan.windows),
-                    window.start.isoformat(),
-                    window.end.isoformat(),
-                    len(spool) - before,
-                )
+            # The hook logs the plan, each window's progress and the totals.
+            for page in hook.iter_pages(plan, campaign_type=campaign_type, page_size=self.page_size):
+                for campaign in page:
+                    spool.add(campaign["id"], encoder.encode(campaign))
             if spool.duplicates:
                 self.log.warning(
                     "The API returned %d campaign(s) more than once across windows; each is written once.",
