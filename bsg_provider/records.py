@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from bsg_provider.errors import BsgMalformedResponseError
@@ -47,6 +48,9 @@ CSV_COLUMNS = (
 )
 
 _KNOWN = frozenset(CAMPAIGN_COLUMNS)
+_ROW_BEFORE = itemgetter(*_BEFORE_STATISTICS)
+_ROW_AFTER = itemgetter(*_AFTER_STATISTICS)
+_STATISTICS_COUNTS = itemgetter(*STATISTICS_KEYS)
 #: Types the csv module writes as they are (None as an empty cell); the rest goes through _cell().
 _CSV_NATIVE = frozenset({str, int, float, type(None)})
 _TIMESTAMP_ORDER = tuple(name for name in CAMPAIGN_COLUMNS if name in TIMESTAMP_COLUMNS)
@@ -186,8 +190,14 @@ class RecordShaper:
         record = campaign.copy() if known_only else {name: campaign.get(name) for name in CAMPAIGN_COLUMNS}
         if self.convert_timestamps:
             self._convert_timestamps(record)
-        extra = {} if known_only else {name: campaign[name] for name in campaign.keys() - _KNOWN}
         statistics = record["statistics"]
+        if known_only and type(statistics) is dict and tuple(statistics) == STATISTICS_KEYS:
+            # The usual campaign: documented fields only, so no extra_fields; C-level gathering.
+            row = [*_ROW_BEFORE(record), *_STATISTICS_COUNTS(statistics), *_ROW_AFTER(record), None]
+            if all(map(_CSV_NATIVE.__contains__, map(type, row))):
+                return row
+            return [value if type(value) in _CSV_NATIVE else _cell(value) for value in row]
+        extra = {} if known_only else {name: campaign[name] for name in campaign.keys() - _KNOWN}
         if isinstance(statistics, dict):
             counts = [statistics.get(key) for key in STATISTICS_KEYS]
             unknown_statistics = statistics.keys() - _KNOWN_STATISTICS
