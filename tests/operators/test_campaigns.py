@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 import sys
 from datetime import datetime, timedelta, timezone
@@ -17,6 +18,7 @@ import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath
 
 from bsg_provider.errors import BsgConfigError, BsgServerError
+from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator, lineage_dataset_names
 from bsg_provider.records import CSV_COLUMNS
 from bsg_provider.simulator import BsgSimulator
@@ -73,6 +75,27 @@ def test_a_seven_month_interval_is_read_in_three_windows_exactly(simulator, bsg_
     assert summary["windows"] == 3
     assert summary["records"] == len(expected)
     assert summary["requests"] == simulator.count("list") + simulator.count("login")
+
+
+def test_a_fault_free_run_logs_in_once_and_sends_one_list_request_per_page(simulator, bsg_conn_id, tmp_path):
+    start, end = past_interval(simulator, 213)
+    operator = BsgExtractCampaignsOperator(
+        task_id="extract",
+        output_path=f"file://{tmp_path}/r.jsonl",
+        bsg_conn_id=bsg_conn_id,
+        start=start,
+        end=end,
+    )
+    summary = operator.execute({})
+    windows = BsgHook(bsg_conn_id).plan(start, end).windows
+    # ceil(records / 500) per window, and one request for an empty window.
+    pages = sum(max(1, math.ceil(len(simulator.ground_truth_ids(w.start, w.end)) / 500)) for w in windows)
+    assert (simulator.count("login"), simulator.count("list"), simulator.count("any")) == (
+        1,
+        pages,
+        pages + 1,
+    )
+    assert (summary["logins"], summary["requests"], summary["retries"]) == (1, pages + 1, 0)
 
 
 def test_an_interval_ending_60_days_ahead_is_clipped_and_says_so(simulator, bsg_conn_id, tmp_path, task_log):
