@@ -26,6 +26,7 @@ from bsg_provider.errors import (
     BsgNotFoundError,
     BsgRateLimitError,
     BsgServerError,
+    BsgTransportError,
     BsgValidationError,
 )
 
@@ -198,6 +199,26 @@ def list_campaigns_request(
 def get_campaign_request(campaign_id: int) -> ApiRequest:
     """``GET /api/campaigns/{id}``."""
     return ApiRequest("get", "GET", f"/api/campaigns/{campaign_id}")
+
+
+def timeout_error(request: ApiRequest, base_url: str, timeout: float) -> BsgTransportError:
+    """The error for a request that got no answer within the connection's timeout."""
+    return BsgTransportError(
+        f"No answer to {request.describe()} from {base_url} within {timeout:g} s "
+        "(raise the connection's timeout extra if the API is slow).",
+        reason="timeout",
+        endpoint=request.endpoint,
+    )
+
+
+def connection_error(request: ApiRequest, base_url: str, cause: BaseException) -> BsgTransportError:
+    """The error for a request whose connection failed (refused, reset, broken mid-body)."""
+    return BsgTransportError(
+        f"Connection to {base_url} failed during {request.describe()}: "
+        f"{type(cause).__name__}. Check the connection's host and the network.",
+        reason="connection",
+        endpoint=request.endpoint,
+    )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -20,6 +20,7 @@ from bsg_provider.api import (
     check_campaign_id,
     check_campaign_type,
     check_page_size,
+    connection_error,
     get_campaign_request,
     list_campaigns_request,
     login_request,
@@ -28,9 +29,10 @@ from bsg_provider.api import (
     parse_token,
     read_answer,
     refresh_request,
+    timeout_error,
 )
 from bsg_provider.connection import BsgConnectionSettings, warn_if_plain_http
-from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgTransportError
+from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
 from bsg_provider.paging import WindowPager
 from bsg_provider.progress import ExtractionProgress
@@ -173,19 +175,9 @@ class BsgHook(BaseHook):
             body = response.content
             status = response.status_code
         except requests.Timeout:
-            raise BsgTransportError(
-                f"No answer to {request.describe()} from {settings.base_url} within {settings.timeout:g} s "
-                "(raise the connection's timeout extra if the API is slow).",
-                reason="timeout",
-                endpoint=request.endpoint,
-            ) from None
+            raise timeout_error(request, settings.base_url, settings.timeout) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise BsgTransportError(
-                f"Connection to {settings.base_url} failed during {request.describe()}: "
-                f"{type(exc).__name__}. Check the connection's host and the network.",
-                reason="connection",
-                endpoint=request.endpoint,
-            ) from None
+            raise connection_error(request, settings.base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
         return read_answer(

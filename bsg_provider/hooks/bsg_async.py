@@ -26,15 +26,17 @@ from bsg_provider.api import (
     USER_AGENT,
     ApiRequest,
     check_campaign_id,
+    connection_error,
     get_campaign_request,
     login_request,
     parse_campaign,
     parse_token,
     read_answer,
     refresh_request,
+    timeout_error,
 )
 from bsg_provider.connection import BsgConnectionSettings, warn_if_plain_http
-from bsg_provider.errors import BsgApiError, BsgAuthError, BsgTransportError
+from bsg_provider.errors import BsgApiError, BsgAuthError
 from bsg_provider.hooks.bsg import RequestCounters
 from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
@@ -238,19 +240,9 @@ class BsgAsyncHook(BaseHook):
                 )
             status = response.status_code
         except httpx.TimeoutException:
-            raise BsgTransportError(
-                f"No answer to {request.describe()} from {settings.base_url} within {settings.timeout:g} s "
-                "(raise the connection's timeout extra if the API is slow).",
-                reason="timeout",
-                endpoint=request.endpoint,
-            ) from None
+            raise timeout_error(request, settings.base_url, settings.timeout) from None
         except httpx.TransportError as exc:
-            raise BsgTransportError(
-                f"Connection to {settings.base_url} failed during {request.describe()}: "
-                f"{type(exc).__name__}. Check the connection's host and the network.",
-                reason="connection",
-                endpoint=request.endpoint,
-            ) from None
+            raise connection_error(request, settings.base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
         return read_answer(
