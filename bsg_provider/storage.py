@@ -10,10 +10,13 @@ final key is the complete new file.
 
 from __future__ import annotations
 
+import io
 import logging
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from glob import escape as glob_escape
 from typing import IO, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -121,10 +124,37 @@ def atomic_write(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
     try:
         with fs.open(temporary.path, "wb") as handle:
             yield handle
+            _sync_to_disk(handle)
         fs.mv(temporary.path, path.path)
     except BaseException:
         _remove(fs, temporary.path)
         raise
+    _remove_stale_temporaries(fs, path)
+
+
+def _sync_to_disk(handle: Any) -> None:
+    """On a local disk, make the data durable before the rename makes it visible."""
+    try:
+        fileno = handle.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return  # an object store's buffered upload: its commit is the durable step
+    handle.flush()
+    os.fsync(fileno)
+
+
+def _remove_stale_temporaries(fs: Any, path: ObjectStoragePath) -> None:
+    """
+    Delete temporaries of ``path`` left by runs that were killed mid-write (SIGKILL, OOM killer).
+
+    Airflow never runs one task instance twice at once, so any such sibling is stale.
+    """
+    try:
+        stale = fs.glob(f"{path.parent.path}/.{glob_escape(path.name)}{TEMPORARY_MARKER}*")
+    except Exception:
+        return
+    for leftover in stale:
+        log.warning("Removing %s, left by an earlier run that was killed while writing.", leftover)
+        _remove(fs, leftover)
 
 
 def _remove(fs: Any, temporary: str) -> None:

@@ -1,0 +1,79 @@
+"""
+Eight extractions at once against one simulator, each of its own overlapping interval:
+every file is exactly its ground truth, and no request is spent twice.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from bsg_provider.simulator import BsgSimulator
+from tests.reliability.conftest import extract, window_pages
+
+TASKS = 8
+PAGE_SIZE = 30
+STAGGER = timedelta(days=27)
+SPAN = timedelta(days=45)
+
+
+def overlapping_intervals(sim: BsgSimulator) -> list[tuple[datetime, datetime]]:
+    """
+    Six months ending two days ago (settled campaigns): five staggered 45-day intervals, two of
+    them twice, and the whole six months (two API windows) over all of them.
+    """
+    end = sim.now().replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
+    start = end - timedelta(days=180)
+    staggered = [(start + k * STAGGER, start + k * STAGGER + SPAN) for k in range(5)]
+    return [*staggered, staggered[2], staggered[4], (start, end)]
+
+
+def test_eight_concurrent_extractions_of_overlapping_intervals_are_each_exact(
+    simulator, bsg_conn_id, tmp_path
+):
+    intervals = overlapping_intervals(simulator)
+    assert len(intervals) == TASKS
+    assert len(set(intervals)) == TASKS - 2, "two intervals are extracted twice at once"
+    ready = threading.Barrier(TASKS)
+    spans: list[tuple[float, float]] = []
+
+    def run(index: int) -> dict[str, Any]:
+        start, end = intervals[index]
+        ready.wait(timeout=30)
+        began = time.monotonic()
+        summary = extract(
+            bsg_conn_id,
+            tmp_path / f"part-{index}.jsonl",
+            start=start,
+            end=end,
+            page_size=PAGE_SIZE,
+            convert_timestamps=False,
+        )
+        spans.append((began, time.monotonic()))
+        return summary
+
+    with ThreadPoolExecutor(TASKS) as pool:
+        summaries = list(pool.map(run, range(TASKS)))
+
+    assert max(began for began, _ in spans) < min(ended for _, ended in spans), "the runs overlapped"
+    expected_pages = []
+    for index, ((start, end), summary) in enumerate(zip(intervals, summaries, strict=True)):
+        lines = (tmp_path / f"part-{index}.jsonl").read_text().splitlines()
+        records = [json.loads(line) for line in lines]
+        truth = simulator.ground_truth(start, end)
+        assert records == truth, f"task {index}: {start:%Y-%m-%d}..{end:%Y-%m-%d} is not its ground truth"
+        assert len(truth) > 100
+        pages = sum(window_pages(simulator, start, end, PAGE_SIZE))
+        expected_pages.append(pages)
+        assert (summary["records"], summary["logins"], summary["retries"]) == (len(truth), 1, 0)
+        assert summary["requests"] == pages + 1
+    assert summaries[-1]["windows"] == 2
+    assert simulator.count("login") == TASKS
+    assert simulator.count("list") == sum(expected_pages)
+    assert simulator.count("refresh") == 0
+    assert all(record.status == 200 for record in simulator.requests)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"part-{i}.jsonl" for i in range(TASKS))
