@@ -84,11 +84,12 @@ class CampaignPage:
     limit: int
 
 
-def normalize_base_url(host: str | None) -> str:
+def normalize_base_url(host: str | None, port: int | None = None) -> str:
     """
-    Turn a connection's ``host`` into a base URL.
+    Turn a connection's ``host`` (and ``port``) into a base URL.
 
     :param host: ``https://one-api.bsg.world``, ``one-api.bsg.world`` or empty for the default.
+    :param port: the connection's port, used when the host names none.
     :raises BsgConfigError: when it is not a URL we can call.
     """
     if host is None or not str(host).strip():
@@ -108,11 +109,20 @@ def normalize_base_url(host: str | None) -> str:
         raise BsgConfigError(f"Connection host {host!r} has an invalid port: {exc}.") from None
     if parts.query or parts.fragment:
         raise BsgConfigError(f"Connection host {host!r} must not carry a query or fragment.")
+    netloc = parts.netloc
+    if port:
+        if parts.port is not None and parts.port != port:
+            raise BsgConfigError(
+                f"Connection host {host!r} names port {parts.port} but the port field says {port}; "
+                "keep one of them."
+            )
+        if parts.port is None:
+            netloc = f"{netloc}:{port}"
     path = parts.path.rstrip("/")
     if path.endswith("/api"):
         # A common paste: the docs show URLs with /api/...; every path we call already starts with it.
         path = path[: -len("/api")]
-    return f"{parts.scheme}://{parts.netloc}{path}"
+    return f"{parts.scheme}://{netloc}{path}"
 
 
 def is_plain_http(base_url: str) -> bool:
@@ -297,7 +307,7 @@ def read_answer(
         raise BsgNotFoundError(f"BSG One API found nothing at {where} (HTTP 404: {detail}).", **kwargs)
     if status == 422:
         raise BsgValidationError(f"BSG One API rejected {where} (HTTP 422: {detail}).", **kwargs)
-    raise BsgApiError(f"BSG One API answered HTTP {status} to {where}: {detail}.", **kwargs)
+    raise BsgApiError(f"BSG One API answered HTTP {status} to {where}: {detail.rstrip('.')}.", **kwargs)
 
 
 def _decode_json(request: ApiRequest, status: int, body: bytes, content_type: str | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping
@@ -56,15 +57,22 @@ class BsgConnectionSettings:
 
     @classmethod
     def from_fields(
-        cls, conn_id: str, *, host: str | None, password: str | None, extra: Mapping[str, Any] | None
+        cls,
+        conn_id: str,
+        *,
+        host: str | None,
+        password: str | None,
+        extra: Mapping[str, Any] | str | None,
+        port: int | None = None,
     ) -> BsgConnectionSettings:
         """
         Build settings from a connection's fields.
 
         :param conn_id: the connection id, for messages.
         :param host: the connection's host (base URL).
+        :param port: the connection's port, if the host names none.
         :param password: the connection's password (API key).
-        :param extra: the connection's extras as a dict.
+        :param extra: the connection's extras: a dict, or the JSON text Airflow stores.
         :raises BsgConfigError: naming the field and the fix.
         """
         where = f"Connection {conn_id!r}"
@@ -74,7 +82,7 @@ class BsgConnectionSettings:
                 "password field."
             )
         try:
-            base_url = normalize_base_url(host)
+            base_url = normalize_base_url(host, port)
         except BsgConfigError as exc:
             raise BsgConfigError(f"{where}: {exc}") from None
         extras = _plain_extras(extra or {}, where)
@@ -111,8 +119,17 @@ class BsgConnectionSettings:
         )
 
 
-def _plain_extras(extra: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _plain_extras(extra: Mapping[str, Any] | str, where: str) -> dict[str, Any]:
     """Accept both ``timeout`` and the UI's older ``extra__bsg__timeout`` spelling."""
+    if isinstance(extra, str):
+        # Read here, not through extra_dejson: Airflow turns invalid JSON into {} with only a log line.
+        try:
+            extra = json.loads(extra) if extra.strip() else {}
+        except ValueError as exc:
+            raise BsgConfigError(
+                f"{where}: extra is not valid JSON ({exc}). Write it as a JSON object, "
+                'for example {"api_timezone": "UTC", "timeout": 30}.'
+            ) from None
     if not isinstance(extra, Mapping):
         raise BsgConfigError(f"{where}: extra must be a JSON object, got {type(extra).__name__}.")
     plain: dict[str, Any] = {}

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 
+from bsg_provider.errors import BsgConfigError
+
 #: The longest span one request may cover, in calendar months of the API timezone.
 MAX_WINDOW_MONTHS = 3
 #: How far past now ``filter[to]`` may reach.
@@ -97,18 +99,18 @@ def plan_windows(
     :param end: interval end (excluded), timezone-aware, not before ``start``.
     :param tz: IANA name of the API timezone; month lengths follow its calendar.
     :param now: the current time; defaults to the real clock.
-    :raises ValueError: on naive datetimes, ``start`` after ``end`` or an unknown timezone.
+    :raises BsgConfigError: on naive datetimes, ``start`` after ``end`` or an unknown timezone.
     """
     for name, value in (("start", start), ("end", end)):
         if not isinstance(value, datetime):
-            raise ValueError(f"{name} must be a datetime, got {type(value).__name__}.")
+            raise BsgConfigError(f"{name} must be a datetime, got {type(value).__name__}.")
         if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
+            raise BsgConfigError(
                 f"{name} {value.isoformat()} has no timezone; pass an aware datetime "
                 f"(for example pendulum.datetime(..., tz='UTC'))."
             )
     if start > end:
-        raise ValueError(f"start {start.isoformat()} is after end {end.isoformat()}.")
+        raise BsgConfigError(f"start {start.isoformat()} is after end {end.isoformat()}.")
     zone = api_zone(tz)
 
     now = now or datetime.now(timezone.utc)
@@ -130,11 +132,11 @@ def plan_windows(
 
 
 def api_zone(tz: str) -> ZoneInfo:
-    """The API timezone by IANA name; raises ValueError naming the fix when it is unknown."""
+    """The API timezone by IANA name; raises BsgConfigError naming the fix when it is unknown."""
     try:
         return ZoneInfo(tz)
     except (ValueError, TypeError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-        raise ValueError(
+        raise BsgConfigError(
             f"Unknown API timezone {tz!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'."
         ) from exc
 

@@ -221,3 +221,9 @@ def test_campaign_and_token_parsing():
     assert api.parse_token({"bearer": "a.b.c"}) == "a.b.c"
     with pytest.raises(BsgMalformedResponseError, match="no token"):
         api.parse_token({"token": "a.b.c"})
+
+
+def test_an_api_message_ending_in_a_full_stop_is_not_doubled():
+    with pytest.raises(BsgApiError) as info:
+        api.read_answer(LIST, 409, b'{"message": "Conflict."}', content_type=JSON)
+    assert str(info.value).endswith("(list): Conflict.")

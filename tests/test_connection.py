@@ -73,3 +73,30 @@ def test_bad_connections_are_refused_with_the_fix(kwargs, message):
     with pytest.raises(BsgConfigError) as info:
         settings(**kwargs)
     assert message in str(info.value)
+
+
+def test_the_port_field_completes_a_host_without_one():
+    s = BsgConnectionSettings.from_fields(
+        "bsg_x", host="http://127.0.0.1", port=8099, password="k", extra=None
+    )
+    assert s.base_url == "http://127.0.0.1:8099"
+    s = BsgConnectionSettings.from_fields(
+        "bsg_x", host="http://127.0.0.1:8099", port=8099, password="k", extra={}
+    )
+    assert s.base_url == "http://127.0.0.1:8099"
+    with pytest.raises(
+        BsgConfigError, match="names port 8099 but the port field says 9000; keep one of them"
+    ):
+        BsgConnectionSettings.from_fields(
+            "bsg_x", host="http://127.0.0.1:8099", port=9000, password="k", extra={}
+        )
+
+
+def test_extra_as_airflow_stores_it_is_read_and_invalid_json_is_refused():
+    s = BsgConnectionSettings.from_fields("bsg_x", host=None, password="k", extra='{"timeout": 5}')
+    assert s.timeout == 5.0
+    assert BsgConnectionSettings.from_fields("bsg_x", host=None, password="k", extra="  ").timeout == 30.0
+    with pytest.raises(BsgConfigError, match=r"Connection 'bsg_x': extra is not valid JSON \(Expecting"):
+        BsgConnectionSettings.from_fields("bsg_x", host=None, password="k", extra="{timeout: 5}")
+    with pytest.raises(BsgConfigError, match="extra must be a JSON object, got list"):
+        BsgConnectionSettings.from_fields("bsg_x", host=None, password="k", extra="[1, 2]")

@@ -85,7 +85,7 @@ class BsgHook(BaseHook):
         """The connection's fields, validated on first use."""
         conn = self.get_connection(self.bsg_conn_id)
         settings = BsgConnectionSettings.from_fields(
-            self.bsg_conn_id, host=conn.host, password=conn.password, extra=conn.extra_dejson
+            self.bsg_conn_id, host=conn.host, port=conn.port, password=conn.password, extra=conn.extra
         )
         mask_secret(settings.api_key)
         warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)

@@ -43,14 +43,11 @@ from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
 
 try:
-    from airflow.providers.common.compat.connection import get_async_connection, get_async_extra_dejson
+    from airflow.providers.common.compat.connection import get_async_connection
 except ImportError:  # common-compat < 1.21, the newest that installs on Python 3.10
 
     async def get_async_connection(conn_id: str, hook: type[BaseHook] | None = None) -> Any:
         return await sync_to_async(BaseHook.get_connection)(conn_id)
-
-    async def get_async_extra_dejson(conn: Any) -> dict[str, Any]:
-        return conn.extra_dejson
 
 
 #: Connections one event loop keeps open to the API, however many triggers share them.
@@ -151,9 +148,8 @@ class BsgAsyncHook(BaseHook):
         """The connection's fields, read without blocking the loop and validated on first use."""
         if self._settings is None:
             conn = await get_async_connection(self.bsg_conn_id, hook=type(self))
-            extra = await get_async_extra_dejson(conn)
             settings = BsgConnectionSettings.from_fields(
-                self.bsg_conn_id, host=conn.host, password=conn.password, extra=extra
+                self.bsg_conn_id, host=conn.host, port=conn.port, password=conn.password, extra=conn.extra
             )
             await _mask(settings.api_key)
             warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)

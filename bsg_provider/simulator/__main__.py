@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from .control import parse_iso
 from .dataset import TIMESTAMP_FORMATS
 from .faults import FAULT_ENDPOINTS, FAULT_KINDS, parse_fault_spec
 from .server import BsgSimulator
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds per status step of campaigns added later (default 60)",
     )
     parser.add_argument(
+        "--now",
+        type=parse_iso,
+        default=None,
+        metavar="ISO",
+        help="start the simulator's clock at this instant, e.g. 2025-06-15T00:00:00+00:00 "
+        "(default: the real time); the same --seed and --now give the same campaigns",
+    )
+    parser.add_argument(
         "--timestamp-format",
         choices=TIMESTAMP_FORMATS,
         default="plain",
@@ -88,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timestamp_format=args.timestamp_format,
             host=args.host,
             port=args.port,
+            now=args.now,
         )
     except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
         parser.error(str(exc))

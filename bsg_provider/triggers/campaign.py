@@ -11,6 +11,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from bsg_provider import metrics
+from bsg_provider.api import check_campaign_id
 from bsg_provider.errors import BsgConfigError, BsgError, BsgNotFoundError
 from bsg_provider.hooks.bsg_async import BsgAsyncHook
 from bsg_provider.statuses import (
@@ -61,12 +62,32 @@ class BsgCampaignStatusTrigger(BaseTrigger):
         deadline: str | None = None,
     ) -> None:
         super().__init__()
-        self.campaign_ids = [int(campaign_id) for campaign_id in campaign_ids]
+        # Checked again here: a trigger can be built by hand, or from a payload edited in the database.
+        if (
+            isinstance(campaign_ids, (str, bytes))
+            or not isinstance(campaign_ids, Sequence)
+            or not campaign_ids
+        ):
+            raise BsgConfigError(
+                f"campaign_ids must be a non-empty list of campaign ids, got {campaign_ids!r}."
+            )
+        self.campaign_ids = [check_campaign_id(campaign_id) for campaign_id in campaign_ids]
         self.bsg_conn_id = bsg_conn_id
         self.gate = StatusGate(tuple(target_statuses), tuple(failure_statuses))
+        if (
+            isinstance(poll_interval, bool)
+            or not isinstance(poll_interval, (int, float))
+            or poll_interval <= 0
+        ):
+            raise BsgConfigError(f"poll_interval must be a number of seconds above 0, got {poll_interval!r}.")
         self.poll_interval = float(poll_interval)
         self.deadline = deadline
-        self._deadline_at = datetime.fromisoformat(deadline) if deadline else None
+        try:
+            self._deadline_at = datetime.fromisoformat(deadline) if deadline else None
+        except (TypeError, ValueError):
+            raise BsgConfigError(
+                f"deadline must be an ISO 8601 instant with a UTC offset, got {deadline!r}."
+            ) from None
         if self._deadline_at is not None and self._deadline_at.tzinfo is None:
             raise BsgConfigError(f"deadline must carry a UTC offset, got {deadline!r}.")
 

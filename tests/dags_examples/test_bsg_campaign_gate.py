@@ -29,7 +29,9 @@ def finish_after_first_poll(sim, campaign_id: int, status: str) -> threading.Thr
     return thread
 
 
-def test_gate_waits_for_the_campaign_then_runs_the_report(examples, example_simulator, example_env, airflow_db):
+def test_gate_waits_for_the_campaign_then_runs_the_report(
+    examples, example_simulator, example_env, airflow_db
+):
     sim = example_simulator
     # Stuck in "sending" until the gate has polled once; then it is done.
     campaign = sim.add_campaign(sim.now(), final_status="sending", status_step_seconds=0.1)

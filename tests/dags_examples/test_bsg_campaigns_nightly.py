@@ -24,7 +24,8 @@ def run_day(dag, day: datetime):
 
 def warehouse_rows(database: Path) -> dict[int, tuple]:
     with sqlite3.connect(database) as conn:
-        return {row[0]: row[1:] for row in conn.execute("SELECT id, status, sent, delivered FROM bsg_campaigns")}
+        rows = conn.execute("SELECT id, status, sent, delivered FROM bsg_campaigns")
+        return {row[0]: row[1:] for row in rows}
 
 
 def test_three_nights_load_exactly_the_campaigns_and_a_rerun_duplicates_nothing(
