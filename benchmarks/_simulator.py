@@ -22,8 +22,18 @@ def running_simulator(campaigns: int, *extra: str) -> Iterator[str]:
     :param extra: more CLI arguments.
     """
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bsg_provider.simulator", "--port", "0", "--campaigns", str(campaigns),
-         "--api-key", API_KEY, *extra],
+        [
+            sys.executable,
+            "-m",
+            "bsg_provider.simulator",
+            "--port",
+            "0",
+            "--campaigns",
+            str(campaigns),
+            "--api-key",
+            API_KEY,
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _simulator import connection_env, running_simulator  # noqa: E402
+from _simulator import connection_env, running_simulator
 
 TARGET_GROWTH_MB = 30.0
 

@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _simulator import API_KEY, connection_env, running_simulator  # noqa: E402
+from _simulator import API_KEY, connection_env, running_simulator
 
 TARGET_RATIO = 0.9
 
@@ -42,8 +42,15 @@ def baseline(url: str, windows, out: Path, gz: bool) -> int:
         for api_from, api_to in windows:
             offset = 0
             while True:
-                params = {"filter[type]": "sms", "filter[from]": api_from, "filter[to]": api_to,
-                          "page[offset]": offset, "page[limit]": 500, "sort": "id", "way": "asc"}
+                params = {
+                    "filter[type]": "sms",
+                    "filter[from]": api_from,
+                    "filter[to]": api_to,
+                    "page[offset]": offset,
+                    "page[limit]": 500,
+                    "sort": "id",
+                    "way": "asc",
+                }
                 body = session.get(f"{url}/api/campaigns", params=params, timeout=60).json()
                 for record in body["data"]:
                     fh.write(json.dumps(record) + "\n")
@@ -77,7 +84,10 @@ def main() -> None:
 
     from bsg_provider.simulator.__main__ import main as _  # noqa: F401 -- fail early if not installed
 
-    with running_simulator(args.campaigns, "--period-days", "360") as url, tempfile.TemporaryDirectory() as tmp:
+    with (
+        running_simulator(args.campaigns, "--period-days", "360") as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         os.environ.update(connection_env("bsg_bench", url))
         from bsg_provider.hooks.bsg import BsgHook
 
@@ -107,7 +117,8 @@ def main() -> None:
     for suffix, records, ours, theirs in rows:
         ratio = ours / theirs
         verdict = "met" if ratio >= TARGET_RATIO else "MISSED"
-        print(f"{suffix:<10} {records:>8} {ours:>15,.0f} {theirs:>15,.0f} {ratio:>6.2f}  {verdict} (>= {TARGET_RATIO})")
+        cells = f"{suffix:<10} {records:>8} {ours:>15,.0f} {theirs:>15,.0f} {ratio:>6.2f}"
+        print(f"{cells}  {verdict} (>= {TARGET_RATIO})")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _simulator import connection_env, running_simulator  # noqa: E402
+from _simulator import connection_env, running_simulator
 
 TARGET_CPU_MS_PER_POLL = 1.0
 TARGET_KB_PER_TRIGGER = 200.0
@@ -55,8 +55,11 @@ async def run(url: str, triggers: int, seconds: float, interval: float) -> dict[
 
     ids = []
     for _ in range(triggers):
-        body = {"created_at": datetime.now(timezone.utc).isoformat(), "final_status": "done",
-                "status_step_seconds": 3600}
+        body = {
+            "created_at": datetime.now(timezone.utc).isoformat(),
+            "final_status": "done",
+            "status_step_seconds": 3600,
+        }
         ids.append(requests.post(f"{url}/_simulator/campaigns", json=body, timeout=30).json()["id"])
 
     async def one(campaign_id: int) -> None:
@@ -97,12 +100,27 @@ def main() -> None:
     polls = max(result["polls"], 1)
     cpu_ms = 1000.0 * result["cpu"] / polls
     kb = result["rss_growth_kb"] / args.triggers
-    print(f"\n{args.triggers} triggers, one event loop, poll every {args.interval:g} s for {args.seconds:g} s")
-    print(f"{'polls':>8} {'CPU s':>8} {'CPU ms/poll':>12} {'RSS growth MiB':>15} {'KiB/trigger':>12} {'shared client users':>20}")
-    print(f"{result['polls']:>8} {result['cpu']:>8.2f} {cpu_ms:>12.3f} {result['rss_growth_kb'] / 1024:>15.1f} "
-          f"{kb:>12.1f} {result['shared_users']:>20}")
-    print(f"CPU per poll: {'met' if cpu_ms < TARGET_CPU_MS_PER_POLL else 'MISSED'} (< {TARGET_CPU_MS_PER_POLL} ms); "
-          f"memory per trigger: {'met' if kb < TARGET_KB_PER_TRIGGER else 'MISSED'} (< {TARGET_KB_PER_TRIGGER:g} KiB)")
+    print(
+        f"\n{args.triggers} triggers, one event loop, poll every {args.interval:g} s for {args.seconds:g} s"
+    )
+    header = ("polls", "CPU s", "CPU ms/poll", "RSS growth MiB", "KiB/trigger", "shared client users")
+    widths = (8, 8, 12, 15, 12, 20)
+    values = (
+        str(result["polls"]),
+        f"{result['cpu']:.2f}",
+        f"{cpu_ms:.3f}",
+        f"{result['rss_growth_kb'] / 1024:.1f}",
+        f"{kb:.1f}",
+        str(result["shared_users"]),
+    )
+    print(" ".join(h.rjust(w) for h, w in zip(header, widths, strict=True)))
+    print(" ".join(v.rjust(w) for v, w in zip(values, widths, strict=True)))
+    cpu_verdict = "met" if cpu_ms < TARGET_CPU_MS_PER_POLL else "MISSED"
+    kb_verdict = "met" if kb < TARGET_KB_PER_TRIGGER else "MISSED"
+    print(
+        f"CPU per poll: {cpu_verdict} (< {TARGET_CPU_MS_PER_POLL} ms); "
+        f"memory per trigger: {kb_verdict} (< {TARGET_KB_PER_TRIGGER:g} KiB)"
+    )
 
 
 if __name__ == "__main__":
