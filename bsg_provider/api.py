@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -29,6 +29,7 @@ from bsg_provider.errors import (
     BsgTransportError,
     BsgValidationError,
 )
+from bsg_provider.redaction import Redacted
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world"
 USER_AGENT = f"airflow-provider-bsg/{__version__}"
@@ -59,7 +60,8 @@ class ApiRequest:
     method: str
     path: str
     params: dict[str, str] | None = None
-    json: dict[str, Any] | None = None
+    # Kept out of repr: the login body holds the API key.
+    json: dict[str, Any] | None = field(default=None, repr=False)
     authenticated: bool = True
 
     def describe(self) -> str:
@@ -170,7 +172,14 @@ def check_campaign_id(campaign_id: Any) -> int:
 
 def login_request(api_key: str) -> ApiRequest:
     """``POST /api/auth/login``: trade the API key for a JWT."""
-    return ApiRequest("login", "POST", "/api/auth/login", json={"api_key": api_key}, authenticated=False)
+    return ApiRequest(
+        "login", "POST", "/api/auth/login", json={"api_key": Redacted(api_key)}, authenticated=False
+    )
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """The ``Authorization`` header for a request sent with ``token``."""
+    return {"Authorization": Redacted(f"Bearer {token}")}
 
 
 def refresh_request() -> ApiRequest:
@@ -368,7 +377,7 @@ def parse_token(payload: Any) -> str:
     token = payload.get("bearer") if isinstance(payload, Mapping) else None
     if not isinstance(token, str) or not token:
         raise _malformed("login", "no token in the 'bearer' field")
-    return token
+    return Redacted(token)
 
 
 def check_campaign(record: Any, endpoint: str) -> dict[str, Any]:

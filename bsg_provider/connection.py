@@ -11,6 +11,7 @@ from typing import Any
 
 from bsg_provider.api import is_plain_http, normalize_base_url
 from bsg_provider.errors import BsgConfigError
+from bsg_provider.redaction import Redacted, redacted
 from bsg_provider.windows import api_zone
 
 DEFAULT_TIMEOUT = 30.0
@@ -19,6 +20,18 @@ DEFAULT_RETRY_MAX_WAIT = 60.0
 KNOWN_EXTRAS = ("api_timezone", "timeout", "max_retries", "retry_max_wait", "max_requests_per_second")
 
 _warned_plain_http: set[str] = set()
+
+
+def connection_fields(conn: Any) -> dict[str, Any]:
+    """
+    The fields of an Airflow ``Connection`` that :meth:`BsgConnectionSettings.from_fields` reads.
+
+    Callers pass the connection straight in, so it never sits in a local variable: Airflow's
+    ``Connection`` repr shows the password, and tracebacks rendered with locals would too.
+
+    :param conn: the Airflow connection.
+    """
+    return {"host": conn.host, "port": conn.port, "password": redacted(conn.password), "extra": conn.extra}
 
 
 def warn_if_plain_http(log: logging.Logger, conn_id: str, base_url: str) -> None:
@@ -104,7 +117,7 @@ class BsgConnectionSettings:
         rate = extras.get("max_requests_per_second")
         return cls(
             base_url=base_url,
-            api_key=str(password).strip(),
+            api_key=Redacted(str(password).strip()),
             api_timezone=tz,
             timeout=_number(extras, "timeout", DEFAULT_TIMEOUT, where, minimum=0.0, exclusive=True),
             max_retries=int(

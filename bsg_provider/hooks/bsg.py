@@ -17,6 +17,7 @@ from bsg_provider import metrics
 from bsg_provider.api import (
     USER_AGENT,
     ApiRequest,
+    auth_headers,
     check_campaign_id,
     check_campaign_type,
     check_page_size,
@@ -31,7 +32,7 @@ from bsg_provider.api import (
     refresh_request,
     timeout_error,
 )
-from bsg_provider.connection import BsgConnectionSettings, warn_if_plain_http
+from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
 from bsg_provider.paging import WindowPager
@@ -83,9 +84,8 @@ class BsgHook(BaseHook):
     @cached_property
     def settings(self) -> BsgConnectionSettings:
         """The connection's fields, validated on first use."""
-        conn = self.get_connection(self.bsg_conn_id)
         settings = BsgConnectionSettings.from_fields(
-            self.bsg_conn_id, host=conn.host, port=conn.port, password=conn.password, extra=conn.extra
+            self.bsg_conn_id, **connection_fields(self.get_connection(self.bsg_conn_id))
         )
         mask_secret(settings.api_key)
         warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)
@@ -157,7 +157,7 @@ class BsgHook(BaseHook):
 
     def _send(self, request: ApiRequest, token: str | None) -> Any:
         settings = self.settings
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        headers = auth_headers(token) if token else None
         self._throttle.wait()
         self.counters.throttle_wait_seconds = self._throttle.waited
         self.counters.requests += 1

@@ -25,6 +25,7 @@ from bsg_provider import metrics
 from bsg_provider.api import (
     USER_AGENT,
     ApiRequest,
+    auth_headers,
     check_campaign_id,
     connection_error,
     get_campaign_request,
@@ -35,7 +36,7 @@ from bsg_provider.api import (
     refresh_request,
     timeout_error,
 )
-from bsg_provider.connection import BsgConnectionSettings, warn_if_plain_http
+from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
 from bsg_provider.errors import BsgApiError, BsgAuthError
 from bsg_provider.hooks.bsg import RequestCounters
 from bsg_provider.retry import retry_kwargs
@@ -147,9 +148,9 @@ class BsgAsyncHook(BaseHook):
     async def get_settings(self) -> BsgConnectionSettings:
         """The connection's fields, read without blocking the loop and validated on first use."""
         if self._settings is None:
-            conn = await get_async_connection(self.bsg_conn_id, hook=type(self))
             settings = BsgConnectionSettings.from_fields(
-                self.bsg_conn_id, host=conn.host, port=conn.port, password=conn.password, extra=conn.extra
+                self.bsg_conn_id,
+                **connection_fields(await get_async_connection(self.bsg_conn_id, hook=type(self))),
             )
             await _mask(settings.api_key)
             warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)
@@ -220,7 +221,7 @@ class BsgAsyncHook(BaseHook):
             self.counters.throttle_wait_seconds += pause
             await asyncio.sleep(pause)
         self.counters.requests += 1
-        headers = {"Authorization": f"Bearer {token}"} if token else None
+        headers = auth_headers(token) if token else None
         started = time.monotonic()
         status: int | None = None
         try:
