@@ -61,7 +61,7 @@ def output_path(value: Any) -> ObjectStoragePath:
         try:
             path = ObjectStoragePath(text)
         except (TypeError, ValueError) as exc:
-            hint = ""
+            hint = f"; to write {_scheme_of(text)}:// paths, {_remedy(_scheme_of(text))}."
             if "incompatible with ObjectStoragePath" in str(exc):
                 # Airflow 3.0's ObjectStoragePath predates universal-pathlib 0.3 (apache/airflow#56369).
                 hint = (
@@ -93,12 +93,23 @@ def check_filesystem(path: ObjectStoragePath) -> None:
     try:
         path.fs  # noqa: B018 -- resolving the filesystem is the check
     except (ValueError, ImportError) as exc:
-        package = SCHEME_PACKAGES.get(scheme)
-        remedy = f"install {package}" if package else "install the Airflow provider that registers it"
         raise BsgConfigError(
-            f"Airflow cannot write {scheme}:// paths here ({exc}); {remedy} on the workers, "
+            f"Airflow cannot write {scheme}:// paths here ({exc}); {_remedy(scheme)}, "
             "or write to another scheme."
         ) from None
+
+
+def _scheme_of(url: str) -> str:
+    return url.split("://", 1)[0].lower()
+
+
+def _remedy(scheme: str) -> str:
+    package = SCHEME_PACKAGES.get(scheme)
+    return (
+        f"install {package} on the workers"
+        if package
+        else ("install the Airflow provider that registers it on the workers")
+    )
 
 
 def temporary_sibling(path: ObjectStoragePath) -> ObjectStoragePath:
