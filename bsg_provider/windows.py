@@ -114,8 +114,9 @@ def plan_windows(
     zone = api_zone(tz)
 
     now = now or datetime.now(timezone.utc)
-    lo = ceil_to_second(start).astimezone(timezone.utc)
-    hi = min(ceil_to_second(end).astimezone(timezone.utc), future_limit(now).astimezone(timezone.utc))
+    # Round in UTC: arithmetic on a zoned datetime runs on its wall clock, which a DST change skips.
+    lo = ceil_to_second(start.astimezone(timezone.utc))
+    hi = min(ceil_to_second(end.astimezone(timezone.utc)), future_limit(now).astimezone(timezone.utc))
     windows: list[Window] = []
     cursor = lo
     while cursor < hi:

@@ -59,6 +59,13 @@ def test_sub_second_bounds_round_up_so_consecutive_intervals_meet():
     assert first.windows[-1].end == second.windows[0].start == datetime(2026, 3, 1, 10, 0, 1, tzinfo=UTC)
 
 
+def test_sub_second_bounds_in_a_zone_round_up_across_a_dst_change():
+    # 02:59:59.5 summer time is 00:59:59.5 UTC; the next whole second is 01:00:00 UTC, not 02:00 UTC.
+    start = datetime(2024, 10, 27, 2, 59, 59, 500_000, tzinfo=ZoneInfo("Europe/Berlin"))
+    plan = plan_windows(start, start + timedelta(hours=3), tz="Europe/Berlin", now=NOW)
+    assert plan.start == datetime(2024, 10, 27, 1, 0, 0, tzinfo=UTC)
+
+
 def test_end_past_the_future_limit_is_clipped():
     plan = plan_windows(NOW - timedelta(days=1), NOW + timedelta(days=60), now=NOW)
     assert plan.clipped
