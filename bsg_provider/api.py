@@ -269,6 +269,7 @@ def read_answer(
     *,
     content_type: str | None,
     retry_after: str | None = None,
+    location: str | None = None,
 ) -> Any:
     """
     Return the decoded JSON of a successful answer, or raise the error it stands for.
@@ -278,6 +279,7 @@ def read_answer(
     :param body: raw body.
     :param content_type: the ``Content-Type`` header.
     :param retry_after: the ``Retry-After`` header.
+    :param location: the ``Location`` header, for a redirect.
     :raises BsgRetryableError: for statuses and bodies worth another try.
     :raises BsgApiError: for every other failure (never retried).
     """
@@ -295,6 +297,13 @@ def read_answer(
         )
     if 200 <= status < 300:
         return _decode_json(request, status, body, content_type)
+    if 300 <= status < 400:
+        raise BsgApiError(
+            f"BSG One API redirected {where} (HTTP {status}) to {location or 'an unnamed location'}; "
+            "set the connection's host to the address the API lives at (https, no redirect).",
+            status=status,
+            endpoint=request.endpoint,
+        )
     api_message, errors = _error_details(body)
     detail = api_message or "no message"
     if errors:

@@ -8,21 +8,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
 
+from bsg_provider.counters import RequestCounters
 from bsg_provider.windows import Window, WindowPlan
 
 #: Least time between two progress lines inside one window.
 PROGRESS_INTERVAL_SECONDS = 10.0
-
-
-class Counters(Protocol):
-    """What progress lines report about requests (the hook's ``RequestCounters``)."""
-
-    requests: int
-    retries: int
-    retry_wait_seconds: float
-    throttle_wait_seconds: float
 
 
 def _span(start: object, end: object) -> str:
@@ -51,7 +42,7 @@ class ExtractionProgress:
         plan: WindowPlan,
         *,
         campaign_type: str,
-        counters: Counters,
+        counters: RequestCounters,
         interval: float = PROGRESS_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

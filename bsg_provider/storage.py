@@ -16,6 +16,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from glob import escape as glob_escape
 from typing import IO, Any
 
@@ -38,6 +39,8 @@ SCHEME_PACKAGES = {
     "adl": "apache-airflow-providers-microsoft-azure",
 }
 TEMPORARY_MARKER = ".tmp-"
+#: A temporary older than this belongs to no live run (see _remove_stale_temporaries).
+STALE_TEMPORARY_AGE = timedelta(hours=1)
 
 
 def output_path(value: Any) -> ObjectStoragePath:
@@ -157,15 +160,24 @@ def _remove_stale_temporaries(fs: Any, path: ObjectStoragePath) -> None:
     """
     Delete temporaries of ``path`` left by runs that were killed mid-write (SIGKILL, OOM killer).
 
-    Airflow never runs one task instance twice at once, so any such sibling is stale.
+    Only old ones: another run writing the same path right now (a path without ``{{ ds }}``,
+    a zombie task beside its retry) owns a fresh one.
     """
     try:
-        stale = fs.glob(f"{path.parent.path}/.{glob_escape(path.name)}{TEMPORARY_MARKER}*")
+        leftovers = fs.glob(f"{path.parent.path}/.{glob_escape(path.name)}{TEMPORARY_MARKER}*")
     except Exception:
         return
-    for leftover in stale:
-        log.warning("Removing %s, left by an earlier run that was killed while writing.", leftover)
-        _remove(fs, leftover)
+    cutoff = datetime.now(timezone.utc) - STALE_TEMPORARY_AGE
+    for leftover in leftovers:
+        try:
+            modified = fs.modified(leftover)
+        except Exception:
+            continue  # age unknown: leave it
+        if modified.tzinfo is None:
+            modified = modified.replace(tzinfo=timezone.utc)
+        if modified < cutoff:
+            log.warning("Removing %s, left by an earlier run that was killed while writing.", leftover)
+            _remove(fs, leftover)
 
 
 def _remove(fs: Any, temporary: str) -> None:

@@ -227,3 +227,14 @@ def test_an_api_message_ending_in_a_full_stop_is_not_doubled():
     with pytest.raises(BsgApiError) as info:
         api.read_answer(LIST, 409, b'{"message": "Conflict."}', content_type=JSON)
     assert str(info.value).endswith("(list): Conflict.")
+
+
+def test_a_redirect_is_reported_with_where_to_point_the_connection():
+    with pytest.raises(BsgApiError) as info:
+        api.read_answer(LIST, 301, b"", content_type="text/html", location="https://api.example/")
+    assert info.value.status == 301
+    assert (
+        "redirected GET /api/campaigns (list) (HTTP 301) to https://api.example/; set the connection's host"
+        in str(info.value)
+    )
+    assert not isinstance(info.value, BsgRetryableError)

@@ -1,22 +1,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bsg_provider.counters import RequestCounters
 from bsg_provider.progress import ExtractionProgress
 from bsg_provider.windows import plan_windows
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
-
-
-@dataclass
-class Counters:
-    requests: int = 0
-    retries: int = 0
-    retry_wait_seconds: float = 0.0
-    throttle_wait_seconds: float = 0.0
 
 
 class Clock:
@@ -29,7 +21,7 @@ class Clock:
 
 def test_lines_say_where_the_extraction_stands(caplog):
     plan = plan_windows(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC), now=NOW)
-    clock, counters = Clock(), Counters()
+    clock, counters = Clock(), RequestCounters()
     progress = ExtractionProgress(
         logging.getLogger("t.progress"), plan, campaign_type="sms", counters=counters, interval=5, clock=clock
     )
@@ -70,7 +62,7 @@ def test_fast_pages_do_not_flood_the_log(caplog):
     plan = plan_windows(NOW - timedelta(days=30), NOW, now=NOW)
     clock = Clock()
     progress = ExtractionProgress(
-        logging.getLogger("t.flood"), plan, campaign_type="sms", counters=Counters(), clock=clock
+        logging.getLogger("t.flood"), plan, campaign_type="sms", counters=RequestCounters(), clock=clock
     )
     with caplog.at_level(logging.INFO, logger="t.flood"):
         progress.started()

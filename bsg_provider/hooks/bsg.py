@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
@@ -33,6 +32,7 @@ from bsg_provider.api import (
     timeout_error,
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
+from bsg_provider.counters import RequestCounters
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
 from bsg_provider.paging import WindowPager
@@ -41,18 +41,6 @@ from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
 from bsg_provider.windows import Window, WindowPlan, plan_windows
-
-
-@dataclass
-class RequestCounters:
-    """What one hook has sent so far: for summaries and tests."""
-
-    requests: int = 0
-    logins: int = 0
-    refreshes: int = 0
-    retries: int = 0
-    retry_wait_seconds: float = 0.0
-    throttle_wait_seconds: float = 0.0
 
 
 class BsgHook(BaseHook):
@@ -113,11 +101,13 @@ class BsgHook(BaseHook):
 
     # -- requests -----------------------------------------------------------------------------
 
-    def call(self, request: ApiRequest) -> Any:
+    def call(self, request: ApiRequest, parse: Callable[[Any], Any] | None = None) -> Any:
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
         :param request: built by one of :mod:`bsg_provider.api`'s ``*_request`` functions.
+        :param parse: reads the answer inside the retry loop, so an answer of the wrong shape is
+            retried like a truncated one; its result is returned instead of the raw JSON.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = self.settings
@@ -132,7 +122,8 @@ class BsgHook(BaseHook):
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._call_once(request)
+                    answer = self._call_once(request)
+                    return parse(answer) if parse is not None else answer
         finally:
             self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
@@ -171,6 +162,9 @@ class BsgHook(BaseHook):
                 json=request.json,
                 headers=headers,
                 timeout=(settings.timeout, settings.timeout),
+                # As httpx does in the trigger: a redirect is reported, never followed (it would turn
+                # the login POST into a GET, and carry the token to another host).
+                allow_redirects=False,
             )
             body = response.content
             status = response.status_code
@@ -186,6 +180,7 @@ class BsgHook(BaseHook):
             body,
             content_type=response.headers.get("Content-Type"),
             retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
         )
 
     # -- auth ---------------------------------------------------------------------------------
@@ -230,7 +225,7 @@ class BsgHook(BaseHook):
         :param campaign_id: the campaign's id.
         :raises BsgNotFoundError: when the API knows no such campaign.
         """
-        return parse_campaign(self.call(get_campaign_request(check_campaign_id(campaign_id))))
+        return self.call(get_campaign_request(check_campaign_id(campaign_id)), parse=parse_campaign)
 
     def plan(self, start: datetime, end: datetime, *, now: datetime | None = None) -> WindowPlan:
         """
@@ -272,12 +267,13 @@ class BsgHook(BaseHook):
         api_from, api_to = window.api_bounds(self.settings.api_timezone)
         pager = WindowPager(page_size)
         while not pager.done:
-            payload = self.call(
+            page = self.call(
                 list_campaigns_request(
                     api_from, api_to, campaign_type=campaign_type, offset=pager.offset, limit=page_size
-                )
+                ),
+                parse=parse_campaign_page,
             )
-            fresh = pager.accept(parse_campaign_page(payload))
+            fresh = pager.accept(page)
             if pager.rescans and pager.offset == 0:
                 self.log.warning(
                     "Campaigns changed while paging %s..%s (total now %s); reading the window again "

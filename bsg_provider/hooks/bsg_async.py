@@ -12,6 +12,7 @@ import asyncio
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -37,8 +38,8 @@ from bsg_provider.api import (
     timeout_error,
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
+from bsg_provider.counters import RequestCounters
 from bsg_provider.errors import BsgApiError, BsgAuthError
-from bsg_provider.hooks.bsg import RequestCounters
 from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
@@ -120,7 +121,7 @@ class BsgAsyncHook(BaseHook):
     """
     Talk to the BSG One API from an event loop: JWT login and renewal, retries, shared connections.
 
-    Each hook keeps its own token; all hooks on one event loop share one ``httpx.AsyncClient``.
+    The hooks of one connection on one event loop share its token and one ``httpx.AsyncClient``.
     Call :meth:`close` (or use ``async with``) when done, so the shared client closes with its
     last user.
 
@@ -165,11 +166,13 @@ class BsgAsyncHook(BaseHook):
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def call(self, request: ApiRequest) -> Any:
+    async def call(self, request: ApiRequest, parse: Callable[[Any], Any] | None = None) -> Any:
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
         :param request: built by one of :mod:`bsg_provider.api`'s ``*_request`` functions.
+        :param parse: reads the answer inside the retry loop, so an answer of the wrong shape is
+            retried like a truncated one; its result is returned instead of the raw JSON.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = await self.get_settings()
@@ -184,7 +187,8 @@ class BsgAsyncHook(BaseHook):
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._call_once(request)
+                    answer = await self._call_once(request)
+                    return parse(answer) if parse is not None else answer
         finally:
             self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
@@ -213,9 +217,9 @@ class BsgAsyncHook(BaseHook):
     async def _send(self, request: ApiRequest, token: str | None) -> Any:
         settings = await self.get_settings()
         pool = self._ensure_pool()
-        throttle = pool.throttles.setdefault(
-            self.bsg_conn_id, RequestThrottle(settings.max_requests_per_second)
-        )
+        throttle = pool.throttles.get(self.bsg_conn_id)
+        if throttle is None:
+            throttle = pool.throttles[self.bsg_conn_id] = RequestThrottle(settings.max_requests_per_second)
         pause = throttle.delay()
         if pause > 0:
             self.counters.throttle_wait_seconds += pause
@@ -248,6 +252,7 @@ class BsgAsyncHook(BaseHook):
             response.content,
             content_type=response.headers.get("Content-Type"),
             retry_after=response.headers.get("Retry-After"),
+            location=response.headers.get("Location"),
         )
 
     # -- auth ---------------------------------------------------------------------------------
@@ -313,7 +318,7 @@ class BsgAsyncHook(BaseHook):
         :param campaign_id: the campaign's id.
         :raises BsgNotFoundError: when the API knows no such campaign.
         """
-        return parse_campaign(await self.call(get_campaign_request(check_campaign_id(campaign_id))))
+        return await self.call(get_campaign_request(check_campaign_id(campaign_id)), parse=parse_campaign)
 
 
 async def _mask(secret: str) -> None:

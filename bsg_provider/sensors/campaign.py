@@ -142,6 +142,9 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
             except BsgNotFoundError:
                 metrics.sensor_finished("not_found")
                 raise AirflowFailException(not_found_message(campaign_id, self.bsg_conn_id)) from None
+            except BsgConfigError as exc:
+                # A wrong connection fails the same way on every try: no task retries.
+                raise AirflowFailException(str(exc)) from None
         metrics.sensor_polled(self.mode)
 
         statuses = statuses_of(list(campaigns.values()))

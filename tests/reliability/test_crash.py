@@ -180,7 +180,12 @@ def test_sigkill_during_the_final_write_keeps_the_previous_version_and_the_rerun
     expected = sorted(simulator.ground_truth_ids(start, end))
     assert read_ids(out / leftovers[0]) == expected
 
+    # A fresh leftover may belong to a run still writing the same path: a rerun keeps it.
     extract(bsg_conn_id, target, start=start, end=end, page_size=PAGE_SIZE)
     assert read_ids(target) == expected
-    # The rerun removes the temporary the killed run left behind.
+    assert sorted(os.listdir(out)) == sorted([FILE_NAME, leftovers[0]])
+    # An hour old, it is stale: the next rerun removes it.
+    old = time.time() - 2 * 3600
+    os.utime(out / leftovers[0], (old, old))
+    extract(bsg_conn_id, target, start=start, end=end, page_size=PAGE_SIZE)
     assert os.listdir(out) == [FILE_NAME]

@@ -135,6 +135,12 @@ class TestPoke:
             _sensor(bsg_conn_id, campaign_id=987654321).poke({})
         assert simulator.count("get") == 1
 
+    def test_a_connection_without_key_fails_without_task_retries(self, simulator, monkeypatch):
+        monkeypatch.setenv("AIRFLOW_CONN_BSG_NOKEY", f'{{"conn_type": "bsg", "host": "{simulator.url}"}}')
+        with pytest.raises(AirflowFailException, match="Connection 'bsg_nokey' has no API key"):
+            _sensor("bsg_nokey", campaign_id=1).poke({})
+        assert simulator.count("any") == 0
+
     def test_an_unknown_status_keeps_waiting_and_warns_once(
         self, simulator, bsg_conn_id, monkeypatch, caplog, capfd
     ):
