@@ -5,7 +5,8 @@ The API pages by offset over a live table. A row deleted from a page already rea
 shifts every later row one place to the left, so the next offset skips one; a row
 inserted shifts them right, so one comes twice. Both change ``meta.page.total``.
 :class:`WindowPager` notices the change, reads the window again from the start and
-passes on only ids it has not passed on before. It is pure: the hook and any other
+passes on only ids it has not passed on before. A delete and an insert between the same two
+pages keep the total; in windows that can gain rows, pages overlap by one row to see them. It is pure: the hook and any other
 client drive it with the pages they fetch.
 """
 
@@ -28,11 +29,16 @@ class WindowPager:
 
     :param limit: the page size requested.
     :param max_rescans: re-reads of the window allowed after the total changed.
+    :param overlap: start each page after the first one row early and check that row is the
+        previous page's last. This catches a row removed and another added between two pages,
+        which leaves the total unchanged; it costs one row per page, so it is meant for windows
+        that can still gain rows (see :meth:`~bsg_provider.windows.Window.is_live`).
     """
 
-    def __init__(self, limit: int, max_rescans: int = MAX_RESCANS) -> None:
+    def __init__(self, limit: int, max_rescans: int = MAX_RESCANS, *, overlap: bool = False) -> None:
         self.limit = limit
         self.max_rescans = max_rescans
+        self.overlap = overlap
         self.offset = 0
         self.total: int | None = None
         self.done = False
@@ -43,6 +49,17 @@ class WindowPager:
         # Rows of the current pass in ascending id order: a consistent pass holds exactly `total`.
         self._pass_rows = 0
         self._pass_last_id: int | None = None
+        # The last row of the previous page, which an overlapping page must start with.
+        self._boundary_id: int | None = None
+
+    @property
+    def request_offset(self) -> int:
+        """The ``page[offset]`` to request next."""
+        return self.offset - 1 if self._overlapping else self.offset
+
+    @property
+    def _overlapping(self) -> bool:
+        return self.overlap and self.offset > 0 and self._boundary_id is not None
 
     @property
     def emitted(self) -> int:
@@ -51,7 +68,7 @@ class WindowPager:
 
     def accept(self, page: CampaignPage) -> list[dict[str, Any]]:
         """
-        Take the page fetched at :attr:`offset` and return its records not passed on before.
+        Take the page fetched at :attr:`request_offset` and return its records not passed on before.
 
         :param page: the parsed page.
         :raises BsgPagingError: when the API's paging is inconsistent beyond recovery.
@@ -65,6 +82,7 @@ class WindowPager:
                 f"The API returned {len(records)} campaigns for a page of at most {self.limit}; "
                 "it is not honouring page[limit]."
             )
+        overlapped = self._overlapping
         fresh = self._fresh(records)
         if self.total is None:
             self.total = page.total
@@ -72,11 +90,17 @@ class WindowPager:
             self._rescan(f"its total changed from {self.total} to {page.total} while paging")
             self.total = page.total
             return fresh
+        if overlapped and (not records or records[0]["id"] != self._boundary_id):
+            self._rescan("the row at a page boundary moved (rows were removed and added between pages)")
+            return fresh
         if records and not fresh and self.rescans == 0:
             # Nothing new on a first pass means the server ignores page[offset].
             self._rescan("a page repeated campaigns already read")
             return fresh
-        self.offset += len(records)
+        consumed = len(records) - 1 if overlapped else len(records)
+        self.offset += consumed
+        if records:
+            self._boundary_id = records[-1]["id"]
         if self.offset >= page.total:
             if self._pass_rows != page.total:
                 self._rescan(
@@ -85,7 +109,7 @@ class WindowPager:
                 )
             else:
                 self.done = True
-        elif not records:
+        elif consumed <= 0:
             # The total promises more rows than the pages hold: read again to be sure nothing was skipped.
             self._rescan(f"a page at offset {self.offset} was empty although the total is {page.total}")
         return fresh
@@ -121,3 +145,4 @@ class WindowPager:
         self.done = False
         self._pass_rows = 0
         self._pass_last_id = None
+        self._boundary_id = None

@@ -25,6 +25,9 @@ MAX_FUTURE = timedelta(days=30)
 FUTURE_SAFETY_MARGIN = timedelta(minutes=5)
 #: Resolution of the API's filters (assumption documented in docs/api-assumptions.md).
 RESOLUTION = timedelta(seconds=1)
+#: Windows ending later than this before now count as live: covers clock skew and rows the
+#: API makes visible a little after their created_at.
+LIVE_MARGIN = timedelta(hours=1)
 API_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -39,6 +42,17 @@ class Window:
 
     start: datetime
     end: datetime
+
+    def is_live(self, now: datetime) -> bool:
+        """
+        Whether campaigns can still appear in this window while it is paged.
+
+        A campaign's ``created_at`` is when it was created, so only a window reaching the
+        present gains rows; older ones can only lose them (assumption, docs/api-assumptions.md).
+
+        :param now: the current time.
+        """
+        return self.end > now - LIVE_MARGIN
 
     def api_bounds(self, tz: str) -> tuple[str, str]:
         """``filter[from]`` and ``filter[to]``: inclusive, in the API timezone."""

@@ -20,11 +20,11 @@ class Table:
         return CampaignPage([{"id": i} for i in rows], total=len(self.ids), offset=offset, limit=limit)
 
 
-def drain(table, limit, between=None, max_pages=1000):
-    pager = WindowPager(limit)
+def drain(table, limit, between=None, max_pages=1000, overlap=False):
+    pager = WindowPager(limit, overlap=overlap)
     out = []
     while not pager.done:
-        out.extend(r["id"] for r in pager.accept(table.page(pager.offset, limit)))
+        out.extend(r["id"] for r in pager.accept(table.page(pager.request_offset, limit)))
         if between:
             between(pager.pages, table)
         assert pager.pages < max_pages
@@ -114,3 +114,34 @@ def test_duplicate_ids_inside_a_page_are_passed_on_once():
     pager = WindowPager(30)
     fresh = pager.accept(CampaignPage([{"id": 1}, {"id": 1}, {"id": 2}], total=3, offset=0, limit=30))
     assert [r["id"] for r in fresh] == [1, 2]
+
+
+def test_a_delete_and_an_insert_that_keep_the_total_are_caught_by_overlapping_pages():
+    def swap(pages, t):
+        if pages == 1:
+            t.ids.remove(10)
+            t.ids.append(101)
+
+    table = Table(range(1, 101))
+    out, pager = drain(table, 50, swap, overlap=True)
+    assert set(range(1, 102)) - {10} <= set(out)  # 51 is not skipped
+    assert len(out) == len(set(out))
+    assert pager.rescans == 1
+
+
+def test_without_overlap_that_swap_would_skip_a_row():
+    """The case overlap exists for: the total stays 100, so nothing else notices."""
+
+    def swap(pages, t):
+        if pages == 1:
+            t.ids.remove(10)
+            t.ids.append(101)
+
+    out, pager = drain(Table(range(1, 101)), 50, swap)
+    assert 51 not in out and pager.rescans == 0
+
+
+def test_overlapping_pages_cost_one_row_each_and_stop_at_the_total():
+    out, pager = drain(Table(range(1, 1001)), 100, overlap=True)
+    assert out == list(range(1, 1001))
+    assert pager.pages == 11 and pager.rescans == 0

@@ -265,11 +265,16 @@ class BsgHook(BaseHook):
         self, window: Window, campaign_type: str, page_size: int
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         api_from, api_to = window.api_bounds(self.settings.api_timezone)
-        pager = WindowPager(page_size)
+        # Rows can appear only in a window reaching the present; there pages overlap by one row.
+        pager = WindowPager(page_size, overlap=window.is_live(datetime.now(timezone.utc)))
         while not pager.done:
             page = self.call(
                 list_campaigns_request(
-                    api_from, api_to, campaign_type=campaign_type, offset=pager.offset, limit=page_size
+                    api_from,
+                    api_to,
+                    campaign_type=campaign_type,
+                    offset=pager.request_offset,
+                    limit=page_size,
                 ),
                 parse=parse_campaign_page,
             )
