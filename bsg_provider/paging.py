@@ -6,8 +6,8 @@ shifts every later row one place to the left, so the next offset skips one; a ro
 inserted shifts them right, so one comes twice. Both change ``meta.page.total``.
 :class:`WindowPager` notices the change, reads the window again from the start and
 passes on only ids it has not passed on before. A delete and an insert between the same two
-pages keep the total; in windows that can gain rows, pages overlap by one row to see them. It is pure: the hook and any other
-client drive it with the pages they fetch.
+pages keep the total; in windows that can gain rows, pages overlap by one row to see them.
+It is pure: the hook and any other client drive it with the pages they fetch.
 """
 
 from __future__ import annotations
