@@ -50,7 +50,8 @@ def check_lookback(lookback: Any) -> timedelta:
         )
     if lookback < timedelta(0):
         raise BsgConfigError(
-            f"lookback must not be negative (it moves the interval's start back), got {lookback}."
+            f"lookback must not be negative (it moves the interval's start back), "
+            f"got -{-lookback} ({lookback.total_seconds():g} s)."
         )
     return lookback
 

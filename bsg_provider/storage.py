@@ -140,6 +140,8 @@ def atomic_write(path: ObjectStoragePath) -> Iterator[IO[bytes]]:
             yield handle
             _sync_to_disk(handle)
         fs.mv(temporary.path, path.path)
+        if (path.protocol or "file") in LOCAL_SCHEMES:
+            _sync_directory(path.parent.path)
     except BaseException:
         _remove(fs, temporary.path)
         raise
@@ -154,6 +156,20 @@ def _sync_to_disk(handle: Any) -> None:
         return  # an object store's buffered upload: its commit is the durable step
     handle.flush()
     os.fsync(fileno)
+
+
+def _sync_directory(directory: str) -> None:
+    """Make a rename in ``directory`` durable: the new name lives in the directory's own data."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on a directory; the rename itself is still atomic
+    finally:
+        os.close(fd)
 
 
 def _remove_stale_temporaries(fs: Any, path: ObjectStoragePath) -> None:

@@ -129,7 +129,11 @@ def test_explicit_empty_interval_is_refused():
 
 def test_lookback_must_be_a_timedelta_of_zero_or_more():
     assert check_lookback(timedelta(0)) == timedelta(0)
-    with pytest.raises(BsgConfigError, match=r"^lookback must not be negative .* got -1 day, 0:00:00\.$"):
+    with pytest.raises(
+        BsgConfigError, match=r"^lookback must not be negative .* got -1 day, 0:00:00 \(-86400 s\)"
+    ):
         check_lookback(timedelta(days=-1))
+    with pytest.raises(BsgConfigError, match=r"got -1:00:00 \(-3600 s\)\.$"):
+        check_lookback(timedelta(hours=-1))
     with pytest.raises(BsgConfigError, match=r"^lookback must be a datetime.timedelta, e.g. timedelta\("):
         check_lookback(3600)

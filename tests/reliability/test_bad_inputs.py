@@ -567,7 +567,7 @@ CASES: list[Case] = [
         "operator-negative-lookback",
         lambda env: operator(env, lookback=timedelta(hours=-1)),
         BsgConfigError,
-        "lookback must not be negative (it moves the interval's start back), got -1 day, 23:00:00.",
+        "lookback must not be negative (it moves the interval's start back), got -1:00:00 (-3600 s).",
         "operator __init__",
         requests=0,
     ),
