@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.sdk import mask_secret
 from tenacity import Retrying
 
 from bsg_provider import metrics
@@ -32,18 +32,17 @@ from bsg_provider.api import (
     timeout_error,
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
-from bsg_provider.counters import RequestCounters
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
+from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
 from bsg_provider.progress import ExtractionProgress
-from bsg_provider.retry import retry_kwargs
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
 from bsg_provider.windows import Window, WindowPlan, plan_windows
 
 
-class BsgHook(BaseHook):
+class BsgHook(BsgBaseHook):
     """
     Talk to the BSG One API: JWT login and renewal, retries, paging and window planning.
 
@@ -52,15 +51,8 @@ class BsgHook(BaseHook):
         ``retry_max_wait`` and ``max_requests_per_second``.
     """
 
-    conn_name_attr = "bsg_conn_id"
-    default_conn_name = "bsg_default"
-    conn_type = "bsg"
-    hook_name = "BSG One API"
-
-    def __init__(self, bsg_conn_id: str = default_conn_name) -> None:
-        super().__init__()
-        self.bsg_conn_id = bsg_conn_id
-        self.counters = RequestCounters()
+    def __init__(self, bsg_conn_id: str = BsgBaseHook.default_conn_name) -> None:
+        super().__init__(bsg_conn_id)
         self._token: str | None = None
         self._token_expiry: datetime | None = None
 
@@ -111,14 +103,7 @@ class BsgHook(BaseHook):
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = self.settings
-        retrying = Retrying(
-            **retry_kwargs(
-                max_retries=settings.max_retries,
-                max_wait=settings.retry_max_wait,
-                log=self.log,
-                on_retry=self._count_retry,
-            )
-        )
+        retrying = Retrying(**self._retry_policy(settings))
         try:
             for attempt in retrying:
                 with attempt:
@@ -127,10 +112,6 @@ class BsgHook(BaseHook):
         finally:
             self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-    def _count_retry(self, reason: str) -> None:
-        self.counters.retries += 1
-        metrics.retried(reason)
 
     def _call_once(self, request: ApiRequest) -> Any:
         if not request.authenticated:

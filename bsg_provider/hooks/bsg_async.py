@@ -38,9 +38,8 @@ from bsg_provider.api import (
     timeout_error,
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
-from bsg_provider.counters import RequestCounters
 from bsg_provider.errors import BsgApiError, BsgAuthError
-from bsg_provider.retry import retry_kwargs
+from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.tokens import needs_renewal, token_expiry
 
@@ -117,7 +116,7 @@ def shared_client_users() -> int:
         return pool.users if pool is not None else 0
 
 
-class BsgAsyncHook(BaseHook):
+class BsgAsyncHook(BsgBaseHook):
     """
     Talk to the BSG One API from an event loop: JWT login and renewal, retries, shared connections.
 
@@ -128,15 +127,10 @@ class BsgAsyncHook(BaseHook):
     :param bsg_conn_id: id of a connection of type ``bsg`` (see :class:`~bsg_provider.hooks.bsg.BsgHook`).
     """
 
-    conn_name_attr = "bsg_conn_id"
-    default_conn_name = "bsg_default"
-    conn_type = "bsg"
     hook_name = "BSG One API (async)"
 
-    def __init__(self, bsg_conn_id: str = default_conn_name) -> None:
-        super().__init__()
-        self.bsg_conn_id = bsg_conn_id
-        self.counters = RequestCounters()
+    def __init__(self, bsg_conn_id: str = BsgBaseHook.default_conn_name) -> None:
+        super().__init__(bsg_conn_id)
         self._settings: BsgConnectionSettings | None = None
         self._pool: _LoopPool | None = None
 
@@ -176,14 +170,7 @@ class BsgAsyncHook(BaseHook):
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = await self.get_settings()
-        retrying = AsyncRetrying(
-            **retry_kwargs(
-                max_retries=settings.max_retries,
-                max_wait=settings.retry_max_wait,
-                log=self.log,
-                on_retry=self._count_retry,
-            )
-        )
+        retrying = AsyncRetrying(**self._retry_policy(settings))
         try:
             async for attempt in retrying:
                 with attempt:
@@ -192,10 +179,6 @@ class BsgAsyncHook(BaseHook):
         finally:
             self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-    def _count_retry(self, reason: str) -> None:
-        self.counters.retries += 1
-        metrics.retried(reason)
 
     async def _call_once(self, request: ApiRequest) -> Any:
         if not request.authenticated:
