@@ -315,8 +315,7 @@ class BsgHook(BsgBaseHook):
         :param page_size: records per request, 30..500.
         :raises BsgConfigError: for bad arguments, before any request.
         """
-        check_campaign_type(campaign_type)
-        check_page_size(page_size)
+        # iter_pages checks the arguments before its first request.
         for page in self.iter_pages(self.plan(start, end), campaign_type=campaign_type, page_size=page_size):
             yield from page
 
