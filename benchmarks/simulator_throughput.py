@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -23,9 +21,10 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _simulator import API_KEY, running_simulator
+
 TARGET = 20_000
-API_KEY = "test_benchmark_key"
 
 
 def months_back(value: datetime, months: int) -> datetime:
@@ -68,30 +67,8 @@ def main() -> int:
     parser.add_argument("--campaigns", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bsg_provider.simulator",
-            "--port",
-            "0",
-            "--campaigns",
-            str(args.campaigns),
-            "--api-key",
-            API_KEY,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip().rsplit(" ", 1)[-1]
+    with running_simulator(args.campaigns) as url:
         startup = time.perf_counter() - started
         session = requests.Session()
         token = session.post(f"{url}/api/auth/login", json={"api_key": API_KEY}, timeout=10).json()["bearer"]
@@ -114,9 +91,6 @@ def main() -> int:
         print(f"median: {median:,.0f} campaigns/s; cold run: {rates[0]:,.0f} campaigns/s")
         verdict = "met" if median >= TARGET else "NOT met"
         print(f"target {TARGET:,} campaigns/s: {verdict}")
-    finally:
-        process.terminate()
-        process.wait(10)
     return 0
 
 

@@ -65,3 +65,35 @@ def airflow_db() -> Path:
 
     initdb()
     return _AIRFLOW_HOME
+
+
+class RecordingStats:
+    """A Stats backend that keeps what it is sent, standing in for StatsD or OpenTelemetry."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict, int]] = []
+        self.timings: list[tuple[str, float, dict]] = []
+
+    def incr(self, stat, count=1, rate=1, *, tags=None):
+        self.sent.append((stat, tags or {}, count))
+
+    def timing(self, stat, dt, *, tags=None):
+        self.timings.append((stat, dt, tags or {}))
+
+    def tags_of(self, stat: str) -> list[dict]:
+        """The tags of each increment of ``stat``, in order."""
+        return [tags for name, tags, _ in self.sent if name == stat]
+
+    def total(self, stat: str, **tags: str) -> int:
+        """The sum of ``stat``'s increments whose tags include ``tags``."""
+        return sum(n for name, t, n in self.sent if name == stat and tags.items() <= t.items())
+
+
+@pytest.fixture
+def recording_stats(monkeypatch: pytest.MonkeyPatch) -> RecordingStats:
+    """Route the provider's metrics to a :class:`RecordingStats`."""
+    from bsg_provider import metrics
+
+    recorder = RecordingStats()
+    monkeypatch.setattr(metrics, "Stats", recorder)
+    return recorder

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
-
-import pytest
 
 from bsg_provider import metrics
 from bsg_provider.hooks.bsg import BsgHook
 
 
-class RecordingStats:
-    def __init__(self):
-        self.counts: Counter = Counter()
-        self.timings: list[tuple[str, float, dict]] = []
-
-    def incr(self, stat, count=1, rate=1, *, tags=None):
-        self.counts[(stat, tuple(sorted((tags or {}).items())))] += count
-
-    def timing(self, stat, dt, *, tags=None):
-        self.timings.append((stat, dt, tags or {}))
-
-    def total(self, stat, **tags):
-        return sum(n for (name, t), n in self.counts.items() if name == stat and set(tags.items()) <= set(t))
-
-
-@pytest.fixture
-def stats(monkeypatch):
-    recorder = RecordingStats()
-    monkeypatch.setattr(metrics, "Stats", recorder)
-    return recorder
-
-
-def test_counters_and_timers_after_a_run_with_retries(simulator, bsg_conn_id, stats):
+def test_counters_and_timers_after_a_run_with_retries(simulator, bsg_conn_id, recording_stats):
+    stats = recording_stats
     simulator.inject("status", endpoint="list", status=503, skip=1)
     simulator.inject("status", endpoint="list", status=429, skip=2)
     simulator.inject("reset", endpoint="list", skip=3)

@@ -158,24 +158,14 @@ class TestPoke:
         assert _sensor(bsg_conn_id, campaign_id=campaign["id"]).poke({}).is_done
         assert [r.status for r in simulator.requests if r.endpoint == "get"] == [503, 503, 200]
 
-    def test_polls_and_the_outcome_reach_airflow_metrics(self, simulator, bsg_conn_id, monkeypatch):
-        sent: list[tuple[str, dict]] = []
-
-        class RecordingStats:
-            def incr(self, stat, count=1, rate=1, *, tags=None):
-                sent.append((stat, tags or {}))
-
-            def timing(self, stat, dt, *, tags=None):
-                pass
-
-        monkeypatch.setattr(metrics, "Stats", RecordingStats())
+    def test_polls_and_the_outcome_reach_airflow_metrics(self, simulator, bsg_conn_id, recording_stats):
         campaign = simulator.add_campaign(simulator.now(), status="sending")
         sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], mode="reschedule")
         sensor.poke({})
         simulator.set_status(campaign["id"], "stopped")
         sensor.poke({})
-        assert [tags for stat, tags in sent if stat == metrics.SENSOR_POLLS] == [{"mode": "reschedule"}] * 2
-        assert [tags for stat, tags in sent if stat == metrics.SENSOR_OUTCOMES] == [{"outcome": "success"}]
+        assert recording_stats.tags_of(metrics.SENSOR_POLLS) == [{"mode": "reschedule"}] * 2
+        assert recording_stats.tags_of(metrics.SENSOR_OUTCOMES) == [{"outcome": "success"}]
 
 
 class TestDeferral:

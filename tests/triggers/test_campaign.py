@@ -255,24 +255,14 @@ async def test_cancellation_stops_cleanly_and_closes_the_client(simulator, bsg_c
     assert simulator.count("get") == gets, "a cancelled trigger kept polling"
 
 
-async def test_polls_and_the_outcome_reach_airflow_metrics(simulator, bsg_conn_id, monkeypatch):
-    sent: list[tuple[str, dict]] = []
-
-    class RecordingStats:
-        def incr(self, stat, count=1, rate=1, *, tags=None):
-            sent.append((stat, tags or {}))
-
-        def timing(self, stat, dt, *, tags=None):
-            pass
-
-    monkeypatch.setattr(metrics, "Stats", RecordingStats())
+async def test_polls_and_the_outcome_reach_airflow_metrics(simulator, bsg_conn_id, recording_stats):
     campaign = simulator.add_campaign(simulator.now(), status="scheduled")
     events, _ = await asyncio.gather(
         _events(_trigger(bsg_conn_id, campaign["id"])),
         _set_status_after(simulator, campaign["id"], "done", reads=3),
     )
     assert [e.payload["status"] for e in events] == ["success"]
-    polls = [tags for stat, tags in sent if stat == metrics.SENSOR_POLLS]
+    polls = recording_stats.tags_of(metrics.SENSOR_POLLS)
     assert polls == [{"mode": "deferrable"}] * _reads(simulator, campaign["id"])
-    assert [tags for stat, tags in sent if stat == metrics.SENSOR_OUTCOMES] == [{"outcome": "success"}]
-    assert sum(1 for stat, tags in sent if stat == metrics.REQUESTS and tags["endpoint"] == "get") >= 4
+    assert recording_stats.tags_of(metrics.SENSOR_OUTCOMES) == [{"outcome": "success"}]
+    assert recording_stats.total(metrics.REQUESTS, endpoint="get") >= 4
