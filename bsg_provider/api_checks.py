@@ -582,6 +582,8 @@ class FutureSearch:
         """The offset to ask next, or None when the search is done."""
         if self.low_seen is None:
             return self.low
+        if self.low_seen is False:
+            return None  # refused well before 30 days: the limit is shorter, nothing to bisect
         if self.high_seen is None:
             return self.high
         if not (self.low_seen and self.high_seen is False):

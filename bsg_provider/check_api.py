@@ -16,6 +16,7 @@ printed. The experiments and verdicts live in :mod:`bsg_provider.api_checks`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -57,6 +58,7 @@ from bsg_provider.api_checks import (
     span_verdict,
 )
 from bsg_provider.errors import BsgApiError, BsgConfigError, BsgValidationError
+from bsg_provider.hooks.bsg import BsgHook
 
 #: Requests the probe sends at most, its login included (retries of a failed request count too).
 MAX_REQUESTS = 50
@@ -80,7 +82,7 @@ class ApiProbe:
 
     def __init__(
         self,
-        hook: Any,
+        hook: BsgHook,
         *,
         campaign_type: str = "sms",
         now: datetime | None = None,
@@ -359,13 +361,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     :param argv: arguments without the program name; sys.argv when None.
     """
     args = build_parser().parse_args(argv)
-    from bsg_provider.hooks.bsg import BsgHook
-
     hook = BsgHook(args.conn_id)
     secrets: list[str | None] = []
     try:
         try:
-            settings = hook.settings
+            with contextlib.redirect_stdout(sys.stderr):
+                settings = hook.settings
         except BsgConfigError as exc:
             print(f"Cannot check connection {args.conn_id!r}: {exc}", file=sys.stderr)
             return 2
@@ -375,7 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         secrets.append(str(settings.api_key))
         probe = ApiProbe(hook, campaign_type=args.campaign_type)
         try:
-            verdicts = probe.run()
+            # The hook's log lines (Airflow prints them to stdout) go to stderr: stdout is the report.
+            with contextlib.redirect_stdout(sys.stderr):
+                verdicts = probe.run()
         except BsgApiError as exc:
             secrets.append(getattr(hook, "_token", None))
             message = f"Cannot check connection {args.conn_id!r}: {exc}"
