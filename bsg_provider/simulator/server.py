@@ -419,7 +419,8 @@ class BsgSimulator:
     def ground_truth(
         self, start: datetime, end: datetime, campaign_type: str = "sms"
     ) -> list[dict[str, Any]]:
-        """Campaigns with ``start <= created_at < end``, sorted by id, rendered as of now.
+        """Campaigns with ``start <= created_at < end`` (the stored value, at full precision), sorted
+        by id, rendered as of now.
 
         :param start: aware start, included.
         :param end: aware end, excluded.
@@ -429,7 +430,9 @@ class BsgSimulator:
         return [self.dataset.to_dict(c, now) for c in self._window(start, end, campaign_type)]
 
     def ground_truth_ids(self, start: datetime, end: datetime, campaign_type: str = "sms") -> set[int]:
-        """Ids of :meth:`ground_truth`.
+        """Ids of the campaigns whose stored ``created_at`` lies in the half-open ``[start, end)``.
+
+        What an extraction of that interval must return, whatever the readings in force.
 
         :param start: aware start, included.
         :param end: aware end, excluded.
