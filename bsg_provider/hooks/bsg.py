@@ -13,12 +13,14 @@ from airflow.providers.common.compat.sdk import mask_secret
 
 from bsg_provider import metrics
 from bsg_provider.api import (
+    MIN_PAGE_SIZE,
     USER_AGENT,
     ApiRequest,
     auth_headers,
     check_campaign_type,
     check_page_size,
     connection_error,
+    is_plain_http,
     list_campaigns_request,
     parse_campaign_page,
     timeout_error,
@@ -44,6 +46,9 @@ from bsg_provider.throttle import RequestThrottle
 from bsg_provider.windows import Window, WindowPlan, plan_windows
 
 T = TypeVar("T")
+
+#: Seconds the Test button waits for each request at most, whatever the connection's timeout.
+TEST_CONNECTION_MAX_TIMEOUT = 10.0
 
 
 class BsgHook(BsgBaseHook):
@@ -316,16 +321,45 @@ class BsgHook(BsgBaseHook):
             yield from page
 
     def test_connection(self) -> tuple[bool, str]:
-        """Log in and read one page of the last day's campaigns; say what failed if anything did."""
+        """
+        Log in and read one page of the last day's campaigns, once; say what failed if anything did.
+
+        One attempt, no retries, each request bounded by the connection's timeout capped at
+        :data:`TEST_CONNECTION_MAX_TIMEOUT` seconds, so the UI's Test button answers promptly;
+        the session is closed afterwards.
+        """
         try:
+            settings = self.settings
             end = datetime.now(timezone.utc)
-            window = self.plan(end - timedelta(days=1), end).windows[0]
+            api_from, api_to = (
+                self.plan(end - timedelta(days=1), end).windows[0].api_bounds(settings.api_timezone)
+            )
+            request = list_campaigns_request(
+                api_from, api_to, campaign_type="sms", offset=0, limit=MIN_PAGE_SIZE
+            )
             started = time.monotonic()
-            next(self.iter_window_pages(window, page_size=30), None)
+            self.run(
+                self._call_flow(
+                    settings,
+                    self._tokens,
+                    request,
+                    parse_campaign_page,
+                    retries=False,
+                    timeout=min(settings.timeout, TEST_CONNECTION_MAX_TIMEOUT),
+                )
+            )
         except BsgAuthError as exc:
             return False, f"Login or request refused: {exc}"
         except BsgError as exc:
             return False, str(exc)
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Logged in and listed campaigns in {time.monotonic() - started:.2f} s."
+        finally:
+            self.close()
+        message = f"Logged in and listed campaigns in {time.monotonic() - started:.2f} s."
+        if is_plain_http(settings.base_url):
+            message += (
+                " Warning: the host uses plain http, so the API key and token travel unencrypted; "
+                "use https unless this is a local simulator."
+            )
+        return True, message
