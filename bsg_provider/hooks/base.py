@@ -65,11 +65,15 @@ class BsgBaseHook(BaseHook):
         return call_flow(request, ctx, Retrying(**self._retry_policy(settings, retries=retries)), parse)
 
     def _campaign_flow(
-        self, settings: BsgConnectionSettings, tokens: TokenState, campaign_id: int | str
+        self,
+        settings: BsgConnectionSettings,
+        tokens: TokenState,
+        campaign_id: int | str,
+        retries: bool = True,
     ) -> Flow[dict[str, Any]]:
         """The steps of reading one campaign; the id is checked before any request."""
         request = get_campaign_request(check_campaign_id(campaign_id))
-        return self._call_flow(settings, tokens, request, parse=parse_campaign)
+        return self._call_flow(settings, tokens, request, parse=parse_campaign, retries=retries)
 
     def _count_retry(self, reason: str) -> None:
         self.counters.retries += 1

@@ -201,13 +201,14 @@ class BsgHook(BsgBaseHook):
         """
         return self.run(self.campaign_flow(campaign_id))
 
-    def campaign_flow(self, campaign_id: int | str) -> Flow[dict[str, Any]]:
+    def campaign_flow(self, campaign_id: int | str, retries: bool = True) -> Flow[dict[str, Any]]:
         """
         The steps of reading one campaign, for :meth:`run` (the id is checked at once).
 
         :param campaign_id: the campaign's id.
+        :param retries: whether to retry transient failures as the connection says, or try once.
         """
-        return self._campaign_flow(self.settings, self._tokens, campaign_id)
+        return self._campaign_flow(self.settings, self._tokens, campaign_id, retries)
 
     def plan(self, start: datetime, end: datetime, *, now: datetime | None = None) -> WindowPlan:
         """

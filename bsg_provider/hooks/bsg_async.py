@@ -267,8 +267,12 @@ class BsgAsyncHook(BsgBaseHook):
         check_campaign_id(campaign_id)
         return await self.run((await self.campaign_reader())(campaign_id))
 
-    async def campaign_reader(self) -> Callable[[int | str], Flow[dict[str, Any]]]:
-        """Load the connection, then give the steps of reading one campaign by id, for :meth:`run`."""
+    async def campaign_reader(self) -> Callable[[int | str, bool], Flow[dict[str, Any]]]:
+        """
+        Load the connection, then give ``read(campaign_id, retries)``: the steps of reading a campaign.
+
+        The steps are for :meth:`run`; ``retries`` says whether to retry transient failures.
+        """
         settings = await self.get_settings()
         return functools.partial(self._campaign_flow, settings, self._shared_token())
 
