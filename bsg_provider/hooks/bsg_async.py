@@ -21,6 +21,7 @@ import httpx
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from asgiref.sync import sync_to_async
 
+from bsg_provider import call_flow as steps
 from bsg_provider import metrics
 from bsg_provider.api import (
     USER_AGENT,
@@ -30,17 +31,7 @@ from bsg_provider.api import (
     connection_error,
     timeout_error,
 )
-from bsg_provider.call_flow import (
-    Exclusive,
-    Flow,
-    FlowRunner,
-    Mask,
-    Send,
-    Sleep,
-    Step,
-    TokenState,
-    read_response,
-)
+from bsg_provider.call_flow import Flow, FlowRunner
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
 from bsg_provider.errors import BsgApiError
 from bsg_provider.hooks.base import BsgBaseHook
@@ -61,7 +52,7 @@ MAX_CONNECTIONS = 8
 
 
 @dataclass
-class _SharedToken(TokenState):
+class _SharedToken(steps.TokenState):
     """One connection's JWT on one event loop, shared by all its hooks so hundreds of triggers log in once."""
 
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -190,22 +181,22 @@ class BsgAsyncHook(BsgBaseHook):
         finally:
             runner.close()
 
-    async def _perform(self, step: Step | None) -> tuple[Any, BsgApiError | None]:
+    async def _perform(self, step: steps.Step | None) -> tuple[Any, BsgApiError | None]:
         try:
-            if isinstance(step, Send):
+            if isinstance(step, steps.Send):
                 return await self._send(step), None
-            if isinstance(step, Sleep):
+            if isinstance(step, steps.Sleep):
                 await asyncio.sleep(step.seconds)
-            elif isinstance(step, Mask):
+            elif isinstance(step, steps.Mask):
                 await _mask(step.secret)
-            elif isinstance(step, Exclusive):
+            elif isinstance(step, steps.Exclusive):
                 async with self._shared_token().lock:
                     return await self.run(step.flow), None
             return None, None
         except BsgApiError as exc:
             return None, exc
 
-    async def _send(self, step: Send) -> Any:
+    async def _send(self, step: steps.Send) -> Any:
         request, settings = step.request, await self.get_settings()
         if request.endpoint == "login":
             metrics.logged_in()
@@ -238,7 +229,7 @@ class BsgAsyncHook(BsgBaseHook):
             raise connection_error(request, settings.base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
-        return read_response(request, status, response.content, response.headers)
+        return steps.read_response(request, status, response.content, response.headers)
 
     def _ensure_pool(self) -> _LoopPool:
         if self._pool is None:
