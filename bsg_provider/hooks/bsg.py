@@ -6,30 +6,35 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from airflow.providers.common.compat.sdk import mask_secret
-from tenacity import Retrying
 
 from bsg_provider import metrics
 from bsg_provider.api import (
+    MIN_PAGE_SIZE,
     USER_AGENT,
     ApiRequest,
     auth_headers,
-    check_campaign_id,
     check_campaign_type,
     check_page_size,
     connection_error,
-    get_campaign_request,
+    is_plain_http,
     list_campaigns_request,
-    login_request,
-    parse_campaign,
     parse_campaign_page,
-    parse_token,
-    read_answer,
-    refresh_request,
     timeout_error,
+)
+from bsg_provider.call_flow import (
+    Exclusive,
+    Flow,
+    FlowRunner,
+    Mask,
+    Send,
+    Sleep,
+    Step,
+    TokenState,
+    read_response,
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError
@@ -38,8 +43,12 @@ from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
 from bsg_provider.progress import ExtractionProgress
 from bsg_provider.throttle import RequestThrottle
-from bsg_provider.tokens import needs_renewal, token_expiry
 from bsg_provider.windows import Window, WindowPlan, plan_windows
+
+T = TypeVar("T")
+
+#: Seconds the Test button waits for each request at most, whatever the connection's timeout.
+TEST_CONNECTION_MAX_TIMEOUT = 10.0
 
 
 class BsgHook(BsgBaseHook):
@@ -53,8 +62,7 @@ class BsgHook(BsgBaseHook):
 
     def __init__(self, bsg_conn_id: str = BsgBaseHook.default_conn_name) -> None:
         super().__init__(bsg_conn_id)
-        self._token: str | None = None
-        self._token_expiry: datetime | None = None
+        self._tokens = TokenState()
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -93,7 +101,24 @@ class BsgHook(BsgBaseHook):
 
     # -- requests -----------------------------------------------------------------------------
 
-    def call(self, request: ApiRequest, parse: Callable[[Any], Any] | None = None) -> Any:
+    @property
+    def _token(self) -> str | None:
+        """The token this hook sends now (None before the first login)."""
+        return self._tokens.token
+
+    @_token.setter
+    def _token(self, value: str | None) -> None:
+        self._tokens.token = value
+
+    @property
+    def _token_expiry(self) -> datetime | None:
+        return self._tokens.expiry
+
+    @_token_expiry.setter
+    def _token_expiry(self, value: datetime | None) -> None:
+        self._tokens.expiry = value
+
+    def call(self, request: ApiRequest, parse: Callable[[Any], T] | None = None) -> T:
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
@@ -102,34 +127,42 @@ class BsgHook(BsgBaseHook):
             retried like a truncated one; its result is returned instead of the raw JSON.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
-        settings = self.settings
-        retrying = Retrying(**self._retry_policy(settings))
+        return self.run(self._call_flow(self.settings, self._tokens, request, parse))
+
+    def run(self, flow: Flow[T]) -> T:
+        """
+        Drive a flow of :mod:`bsg_provider.call_flow` steps over this hook's session; return its value.
+
+        :param flow: e.g. :meth:`campaign_flow`, or a poll of :mod:`bsg_provider.statuses`.
+        :raises BsgApiError: when the flow gives up.
+        """
+        runner = FlowRunner(flow)
         try:
-            for attempt in retrying:
-                with attempt:
-                    answer = self._call_once(request)
-                    return parse(answer) if parse is not None else answer
+            while not runner.done:
+                runner.advance(*self._perform(runner.step))
+            return runner.value
         finally:
-            self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+            runner.close()
 
-    def _call_once(self, request: ApiRequest) -> Any:
-        if not request.authenticated:
-            return self._send(request, None)
-        token = self._current_token()
+    def _perform(self, step: Step | None) -> tuple[Any, BsgApiError | None]:
         try:
-            return self._send(request, token)
-        except BsgAuthError as exc:
-            if exc.status != 401:
-                raise
-            # Revoked or expired early: one fresh login, then the same request once more.
-            self.log.info("BSG One API refused the token (401); logging in again and replaying the request.")
-            self._token = None
-            return self._send(request, self._login())
+            if isinstance(step, Send):
+                return self._send(step), None
+            if isinstance(step, Sleep):
+                time.sleep(step.seconds)
+            elif isinstance(step, Mask):
+                mask_secret(step.secret)
+            elif isinstance(step, Exclusive):
+                # One thread per hook: nobody else renews this hook's token.
+                return self.run(step.flow), None
+            return None, None
+        except BsgApiError as exc:
+            return None, exc
 
-    def _send(self, request: ApiRequest, token: str | None) -> Any:
-        settings = self.settings
-        headers = auth_headers(token) if token else None
+    def _send(self, step: Send) -> Any:
+        request, settings = step.request, self.settings
+        if request.endpoint == "login":
+            metrics.logged_in()
         self._throttle.wait()
         self.counters.throttle_wait_seconds = self._throttle.waited
         self.counters.requests += 1
@@ -141,8 +174,8 @@ class BsgHook(BsgBaseHook):
                 settings.base_url + request.path,
                 params=request.params,
                 json=request.json,
-                headers=headers,
-                timeout=(settings.timeout, settings.timeout),
+                headers=auth_headers(step.token) if step.token else None,
+                timeout=(step.timeout, step.timeout),
                 # As httpx does in the trigger: a redirect is reported, never followed (it would turn
                 # the login POST into a GET, and carry the token to another host).
                 allow_redirects=False,
@@ -150,52 +183,12 @@ class BsgHook(BsgBaseHook):
             body = response.content
             status = response.status_code
         except requests.Timeout:
-            raise timeout_error(request, settings.base_url, settings.timeout) from None
+            raise timeout_error(request, settings.base_url, step.timeout) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise connection_error(request, settings.base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
-        return read_answer(
-            request,
-            response.status_code,
-            body,
-            content_type=response.headers.get("Content-Type"),
-            retry_after=response.headers.get("Retry-After"),
-            location=response.headers.get("Location"),
-        )
-
-    # -- auth ---------------------------------------------------------------------------------
-
-    def _current_token(self) -> str:
-        if self._token is None:
-            return self._login()
-        if needs_renewal(self._token_expiry, datetime.now(timezone.utc)):
-            return self._refresh()
-        return self._token
-
-    def _login(self) -> str:
-        # Sent bare: the caller's retry loop already covers a transient login failure.
-        self.counters.logins += 1
-        metrics.logged_in()
-        return self._keep_token(self._send(login_request(self.settings.api_key), None))
-
-    def _refresh(self) -> str:
-        self.counters.refreshes += 1
-        try:
-            return self._keep_token(self._send(refresh_request(), self._token))
-        except BsgApiError as exc:
-            self.log.info(
-                "Token refresh failed (%s); logging in again.", exc.status or exc.__class__.__name__
-            )
-            self._token = None
-            return self._login()
-
-    def _keep_token(self, payload: Any) -> str:
-        token = parse_token(payload)
-        mask_secret(token)
-        self._token = token
-        self._token_expiry = token_expiry(token)
-        return token
+        return read_response(request, status, body, response.headers)
 
     # -- campaigns ----------------------------------------------------------------------------
 
@@ -206,7 +199,16 @@ class BsgHook(BsgBaseHook):
         :param campaign_id: the campaign's id.
         :raises BsgNotFoundError: when the API knows no such campaign.
         """
-        return self.call(get_campaign_request(check_campaign_id(campaign_id)), parse=parse_campaign)
+        return self.run(self.campaign_flow(campaign_id))
+
+    def campaign_flow(self, campaign_id: int | str, retries: bool = True) -> Flow[dict[str, Any]]:
+        """
+        The steps of reading one campaign, for :meth:`run` (the id is checked at once).
+
+        :param campaign_id: the campaign's id.
+        :param retries: whether to retry transient failures as the connection says, or try once.
+        """
+        return self._campaign_flow(self.settings, self._tokens, campaign_id, retries)
 
     def plan(self, start: datetime, end: datetime, *, now: datetime | None = None) -> WindowPlan:
         """
@@ -320,16 +322,45 @@ class BsgHook(BsgBaseHook):
             yield from page
 
     def test_connection(self) -> tuple[bool, str]:
-        """Log in and read one page of the last day's campaigns; say what failed if anything did."""
+        """
+        Log in and read one page of the last day's campaigns, once; say what failed if anything did.
+
+        One attempt, no retries, each request bounded by the connection's timeout capped at
+        :data:`TEST_CONNECTION_MAX_TIMEOUT` seconds, so the UI's Test button answers promptly;
+        the session is closed afterwards.
+        """
         try:
+            settings = self.settings
             end = datetime.now(timezone.utc)
-            window = self.plan(end - timedelta(days=1), end).windows[0]
+            api_from, api_to = (
+                self.plan(end - timedelta(days=1), end).windows[0].api_bounds(settings.api_timezone)
+            )
+            request = list_campaigns_request(
+                api_from, api_to, campaign_type="sms", offset=0, limit=MIN_PAGE_SIZE
+            )
             started = time.monotonic()
-            next(self.iter_window_pages(window, page_size=30), None)
+            self.run(
+                self._call_flow(
+                    settings,
+                    self._tokens,
+                    request,
+                    parse_campaign_page,
+                    retries=False,
+                    timeout=min(settings.timeout, TEST_CONNECTION_MAX_TIMEOUT),
+                )
+            )
         except BsgAuthError as exc:
             return False, f"Login or request refused: {exc}"
         except BsgError as exc:
             return False, str(exc)
         except Exception as exc:
             return False, f"{type(exc).__name__}: {exc}"
-        return True, f"Logged in and listed campaigns in {time.monotonic() - started:.2f} s."
+        finally:
+            self.close()
+        message = f"Logged in and listed campaigns in {time.monotonic() - started:.2f} s."
+        if is_plain_http(settings.base_url):
+            message += (
+                " Warning: the host uses plain http, so the API key and token travel unencrypted; "
+                "use https unless this is a local simulator."
+            )
+        return True, message

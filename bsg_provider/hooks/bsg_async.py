@@ -1,27 +1,27 @@
 """
 The async hook, for code that runs on an event loop (the deferrable sensor's trigger).
 
-It shares the pure core with :class:`~bsg_provider.hooks.bsg.BsgHook`: the same requests,
-the same answer reading, the same retry policy and the same token renewal rule; only the
-HTTP client (httpx) and the waiting (asyncio) differ.
+It drives the same call flow as :class:`~bsg_provider.hooks.bsg.BsgHook`
+(:mod:`bsg_provider.call_flow`): the same requests, answer reading, retries and token renewal;
+only the HTTP client (httpx), the waiting (asyncio) and the token's sharing differ.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from asgiref.sync import sync_to_async
-from tenacity import AsyncRetrying
 
+from bsg_provider import call_flow as steps
 from bsg_provider import metrics
 from bsg_provider.api import (
     USER_AGENT,
@@ -29,19 +29,13 @@ from bsg_provider.api import (
     auth_headers,
     check_campaign_id,
     connection_error,
-    get_campaign_request,
-    login_request,
-    parse_campaign,
-    parse_token,
-    read_answer,
-    refresh_request,
     timeout_error,
 )
+from bsg_provider.call_flow import Flow, FlowRunner
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
-from bsg_provider.errors import BsgApiError, BsgAuthError
+from bsg_provider.errors import BsgApiError
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.throttle import RequestThrottle
-from bsg_provider.tokens import needs_renewal, token_expiry
 
 try:
     from airflow.providers.common.compat.connection import get_async_connection
@@ -51,16 +45,16 @@ except ImportError:  # common-compat < 1.21, the newest that installs on Python 
         return await sync_to_async(BaseHook.get_connection)(conn_id)
 
 
+T = TypeVar("T")
+
 #: Connections one event loop keeps open to the API, however many triggers share them.
 MAX_CONNECTIONS = 8
 
 
 @dataclass
-class _SharedToken:
+class _SharedToken(steps.TokenState):
     """One connection's JWT on one event loop, shared by all its hooks so hundreds of triggers log in once."""
 
-    token: str | None = None
-    expiry: datetime | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -160,7 +154,7 @@ class BsgAsyncHook(BsgBaseHook):
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def call(self, request: ApiRequest, parse: Callable[[Any], Any] | None = None) -> Any:
+    async def call(self, request: ApiRequest, parse: Callable[[Any], T] | None = None) -> T:
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
@@ -170,35 +164,42 @@ class BsgAsyncHook(BsgBaseHook):
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = await self.get_settings()
-        retrying = AsyncRetrying(**self._retry_policy(settings))
+        return await self.run(self._call_flow(settings, self._shared_token(), request, parse))
+
+    async def run(self, flow: Flow[T]) -> T:
+        """
+        Drive a flow of :mod:`bsg_provider.call_flow` steps on this loop's shared client; return its value.
+
+        :param flow: e.g. from :meth:`campaign_reader`, or a poll of :mod:`bsg_provider.statuses`.
+        :raises BsgApiError: when the flow gives up.
+        """
+        runner = FlowRunner(flow)
         try:
-            async for attempt in retrying:
-                with attempt:
-                    answer = await self._call_once(request)
-                    return parse(answer) if parse is not None else answer
+            while not runner.done:
+                runner.advance(*await self._perform(runner.step))
+            return runner.value
         finally:
-            self.counters.retry_wait_seconds += retrying.statistics.get("idle_for", 0.0)
-        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+            runner.close()
 
-    async def _call_once(self, request: ApiRequest) -> Any:
-        if not request.authenticated:
-            return await self._send(request, None)
-        token = await self._current_token()
+    async def _perform(self, step: steps.Step | None) -> tuple[Any, BsgApiError | None]:
         try:
-            return await self._send(request, token)
-        except BsgAuthError as exc:
-            if exc.status != 401:
-                raise
-            # Revoked or expired early: one fresh login, then the same request once more.
-            self.log.info("BSG One API refused the token (401); logging in again and replaying the request.")
-            shared = self._shared_token()
-            async with shared.lock:
-                # Hooks refused together log in once: the first one in replaces the token for all.
-                renewed = shared.token if shared.token not in (None, token) else await self._login(shared)
-            return await self._send(request, renewed)
+            if isinstance(step, steps.Send):
+                return await self._send(step), None
+            if isinstance(step, steps.Sleep):
+                await asyncio.sleep(step.seconds)
+            elif isinstance(step, steps.Mask):
+                await _mask(step.secret)
+            elif isinstance(step, steps.Exclusive):
+                async with self._shared_token().lock:
+                    return await self.run(step.flow), None
+            return None, None
+        except BsgApiError as exc:
+            return None, exc
 
-    async def _send(self, request: ApiRequest, token: str | None) -> Any:
-        settings = await self.get_settings()
+    async def _send(self, step: steps.Send) -> Any:
+        request, settings = step.request, await self.get_settings()
+        if request.endpoint == "login":
+            metrics.logged_in()
         pool = self._ensure_pool()
         throttle = pool.throttles.get(self.bsg_conn_id)
         if throttle is None:
@@ -208,7 +209,6 @@ class BsgAsyncHook(BsgBaseHook):
             self.counters.throttle_wait_seconds += pause
             await asyncio.sleep(pause)
         self.counters.requests += 1
-        headers = auth_headers(token) if token else None
         started = time.monotonic()
         status: int | None = None
         try:
@@ -219,26 +219,17 @@ class BsgAsyncHook(BsgBaseHook):
                     settings.base_url + request.path,
                     params=request.params,
                     json=request.json,
-                    headers=headers,
-                    timeout=settings.timeout,
+                    headers=auth_headers(step.token) if step.token else None,
+                    timeout=step.timeout,
                 )
             status = response.status_code
         except httpx.TimeoutException:
-            raise timeout_error(request, settings.base_url, settings.timeout) from None
+            raise timeout_error(request, settings.base_url, step.timeout) from None
         except httpx.TransportError as exc:
             raise connection_error(request, settings.base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
-        return read_answer(
-            request,
-            response.status_code,
-            response.content,
-            content_type=response.headers.get("Content-Type"),
-            retry_after=response.headers.get("Retry-After"),
-            location=response.headers.get("Location"),
-        )
-
-    # -- auth ---------------------------------------------------------------------------------
+        return steps.read_response(request, status, response.content, response.headers)
 
     def _ensure_pool(self) -> _LoopPool:
         if self._pool is None:
@@ -255,43 +246,6 @@ class BsgAsyncHook(BsgBaseHook):
         shared = pool.tokens.get(self.bsg_conn_id) if pool is not None else None
         return shared.token if shared is not None else None
 
-    async def _current_token(self) -> str:
-        shared = self._shared_token()
-        if shared.token is not None and not needs_renewal(shared.expiry, datetime.now(timezone.utc)):
-            return shared.token
-        async with shared.lock:
-            # Another hook may have logged in or refreshed while this one waited for the lock.
-            if shared.token is None:
-                return await self._login(shared)
-            if needs_renewal(shared.expiry, datetime.now(timezone.utc)):
-                return await self._refresh(shared)
-            return shared.token
-
-    async def _login(self, shared: _SharedToken) -> str:
-        # Sent bare: the caller's retry loop already covers a transient login failure.
-        self.counters.logins += 1
-        metrics.logged_in()
-        settings = await self.get_settings()
-        return await self._keep_token(shared, await self._send(login_request(settings.api_key), None))
-
-    async def _refresh(self, shared: _SharedToken) -> str:
-        self.counters.refreshes += 1
-        try:
-            return await self._keep_token(shared, await self._send(refresh_request(), shared.token))
-        except BsgApiError as exc:
-            self.log.info(
-                "Token refresh failed (%s); logging in again.", exc.status or exc.__class__.__name__
-            )
-            shared.token = None
-            return await self._login(shared)
-
-    async def _keep_token(self, shared: _SharedToken, payload: Any) -> str:
-        token = parse_token(payload)
-        await _mask(token)
-        shared.token = token
-        shared.expiry = token_expiry(token)
-        return token
-
     # -- campaigns ----------------------------------------------------------------------------
 
     async def get_campaign(self, campaign_id: int | str) -> dict[str, Any]:
@@ -301,7 +255,17 @@ class BsgAsyncHook(BsgBaseHook):
         :param campaign_id: the campaign's id.
         :raises BsgNotFoundError: when the API knows no such campaign.
         """
-        return await self.call(get_campaign_request(check_campaign_id(campaign_id)), parse=parse_campaign)
+        check_campaign_id(campaign_id)
+        return await self.run((await self.campaign_reader())(campaign_id))
+
+    async def campaign_reader(self) -> Callable[[int | str, bool], Flow[dict[str, Any]]]:
+        """
+        Load the connection, then give ``read(campaign_id, retries)``: the steps of reading a campaign.
+
+        The steps are for :meth:`run`; ``retries`` says whether to retry transient failures.
+        """
+        settings = await self.get_settings()
+        return functools.partial(self._campaign_flow, settings, self._shared_token())
 
 
 async def _mask(secret: str) -> None:

@@ -12,23 +12,15 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from bsg_provider import metrics
 from bsg_provider.api import check_campaign_id
-from bsg_provider.errors import BsgConfigError, BsgError, BsgNotFoundError
+from bsg_provider.campaign_wait import CampaignWait, Pending
+from bsg_provider.errors import BsgConfigError, BsgError
 from bsg_provider.hooks.bsg_async import BsgAsyncHook
-from bsg_provider.statuses import (
-    DEFAULT_FAILURE_STATUSES,
-    DEFAULT_TARGET_STATUSES,
-    Failed,
-    StatusGate,
-    StatusWatch,
-    Succeeded,
-    Waiting,
-    log_observation,
-    not_found_message,
-    statuses_of,
-)
+from bsg_provider.statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_TARGET_STATUSES, CampaignIds, StatusGate
 
 #: Fraction of the poll interval by which a trigger may poll early.
 POLL_JITTER = 0.1
+#: Seconds past the deadline the last look waits, so the clock has surely passed it then.
+DEADLINE_SLACK = 0.01
 
 
 class BsgCampaignStatusTrigger(BaseTrigger):
@@ -40,15 +32,22 @@ class BsgCampaignStatusTrigger(BaseTrigger):
     - ``success``: ``campaigns``, the records in ``campaign_ids`` order;
     - ``failure``: ``campaign_id``, ``campaign_status`` and ``message``;
     - ``not_found``: ``campaign_id`` and ``message`` (the API answered 404);
-    - ``timeout``: ``message`` (``deadline`` passed);
-    - ``error``: ``message`` (the API kept failing, or the connection is wrong).
+    - ``refused``: ``message`` (the API refused the read for good: a 401 after a fresh login, a 403...);
+    - ``timeout``: ``message`` (``deadline`` passed; an API that kept failing transiently until
+      then only delayed the answer, and the message says so);
+    - ``error``: ``message`` (the connection is missing or wrong, or an unexpected error).
+
+    Transient API failures (429, 5xx, timeouts, dropped connections, malformed answers) do not
+    end the wait: the trigger polls on until ``deadline``. The poll is the sensor's own
+    (:class:`~bsg_provider.campaign_wait.CampaignWait`), driven by the async hook.
 
     :param campaign_ids: the campaigns to wait for.
     :param bsg_conn_id: the ``bsg`` connection; the triggerer reads it, so no secret is serialized.
     :param target_statuses: statuses that count as success.
     :param failure_statuses: statuses that fail at once.
     :param poll_interval: seconds between polls.
-    :param deadline: ISO 8601 instant after which the trigger gives up with a ``timeout`` event, or None.
+    :param deadline: ISO 8601 instant after which the trigger gives up with a ``timeout`` event, or
+        None; absolute, so a triggerer restart does not extend the wait.
     """
 
     def __init__(
@@ -117,65 +116,29 @@ class BsgCampaignStatusTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def _wait(self, hook: BsgAsyncHook) -> dict[str, Any]:
-        watch = StatusWatch()
-        settled: dict[int, dict[str, Any]] = {}
-        unique_ids = list(dict.fromkeys(self.campaign_ids))
-        last_look = False
+        wait = CampaignWait(
+            CampaignIds(tuple(self.campaign_ids), single=False),
+            self.gate,
+            self.bsg_conn_id,
+            self._deadline_at,
+            self.log,
+        )
         while True:
-            campaigns: dict[int, dict[str, Any]] = {}
-            for campaign_id in unique_ids:
-                if campaign_id in settled:
-                    campaigns[campaign_id] = settled[campaign_id]
-                    continue
-                try:
-                    campaigns[campaign_id] = await hook.get_campaign(campaign_id)
-                except BsgNotFoundError:
-                    message = not_found_message(campaign_id, self.bsg_conn_id)
-                    self.log.error("%s", message)
-                    return {"status": "not_found", "campaign_id": campaign_id, "message": message}
-                except BsgError as exc:
-                    self.log.error("Stopped waiting for BSG campaigns: %s", exc)
-                    return {"status": "error", "message": str(exc)}
-                except Exception as exc:
-                    self.log.exception("Stopped waiting for BSG campaigns after an unexpected error.")
-                    return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+            try:
+                outcome = await hook.run(wait.poll(await hook.campaign_reader()))
+            except BsgError as exc:
+                self.log.error("Stopped waiting for BSG campaigns: %s", exc)
+                return {"status": "error", "message": str(exc)}
+            except Exception as exc:
+                self.log.exception("Stopped waiting for BSG campaigns after an unexpected error.")
+                return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
             metrics.sensor_polled("deferrable")
-
-            statuses = statuses_of(list(campaigns.values()))
-            log_observation(self.log, watch.observe(statuses), self.gate)
-
-            decision = self.gate.evaluate(statuses)
-            if isinstance(decision, Succeeded):
-                self.log.info("All %d BSG campaign(s) reached a target status.", len(unique_ids))
-                return {"status": "success", "campaigns": [campaigns[i] for i in self.campaign_ids]}
-            if isinstance(decision, Failed):
-                message = self.gate.failure_message(decision.campaign_id, decision.status)
-                self.log.error("%s", message)
-                return {
-                    "status": "failure",
-                    "campaign_id": decision.campaign_id,
-                    "campaign_status": decision.status,
-                    "message": message,
-                }
-            assert isinstance(decision, Waiting)
-            settled.update(
-                (campaign_id, campaigns[campaign_id])
-                for campaign_id in unique_ids
-                if self.gate.settled(statuses[campaign_id])
-            )
-
+            if not isinstance(outcome, Pending):
+                return outcome.event()
             # A little jitter keeps hundreds of triggers deferred together from polling in lockstep.
             pause = self.poll_interval * random.uniform(1.0 - POLL_JITTER, 1.0)
             if self._deadline_at is not None:
+                # Wake at the deadline at the latest, for one last look before giving up.
                 remaining = (self._deadline_at - datetime.now(timezone.utc)).total_seconds()
-                if last_look or remaining <= 0:
-                    message = (
-                        f"Timed out at {self.deadline} waiting for BSG campaign(s) {decision.describe()} "
-                        f"to reach {' or '.join(self.gate.target_statuses)}."
-                    )
-                    self.log.error("%s", message)
-                    return {"status": "timeout", "message": message}
-                # Sleep until the deadline at most, then look once more before giving up.
-                last_look = remaining <= pause
-                pause = min(pause, remaining)
+                pause = min(pause, max(remaining, 0.0) + DEADLINE_SLACK)
             await asyncio.sleep(pause)

@@ -323,6 +323,62 @@ def test_test_connection_reports_success_and_actionable_failures(simulator, bsg_
     assert not ok and "has no API key" in message
 
 
+def test_test_connection_makes_one_attempt_against_a_wrong_key(simulator, monkeypatch):
+    # Retries are allowed by the connection, yet the Test button must answer after one attempt.
+    name, value = bsg_connection_env(
+        "bsg_wrong", host=simulator.url, api_key="test_wrong_key_1", max_retries=5, retry_max_wait=0.01
+    )
+    monkeypatch.setenv(name, value)
+    hook = BsgHook("bsg_wrong")
+    ok, message = hook.test_connection()
+    assert not ok
+    assert message.startswith("Login or request refused: BSG One API refused POST /api/auth/login")
+    assert "check the API key in the connection's password field" in message
+    assert [(r.endpoint, r.status) for r in simulator.requests] == [("login", 401)]
+    assert "_session" not in vars(hook), "the session was left open"
+
+
+def test_test_connection_makes_one_attempt_against_an_api_that_fails(simulator, bsg_conn_id):
+    simulator.inject("status", endpoint="list", status=503, times=None)
+    hook = BsgHook(bsg_conn_id)
+    ok, message = hook.test_connection()
+    assert not ok and "HTTP 503 to GET /api/campaigns" in message
+    assert [(r.endpoint, r.status) for r in simulator.requests] == [("login", 200), ("list", 503)]
+    assert hook.counters.retries == 0
+
+
+def test_test_connection_makes_one_attempt_against_an_unreachable_port(monkeypatch):
+    name, value = bsg_connection_env(
+        "bsg_down", host="http://127.0.0.1:9", api_key="test_key_down", max_retries=5, retry_max_wait=0.01
+    )
+    monkeypatch.setenv(name, value)
+    hook = BsgHook("bsg_down")
+    ok, message = hook.test_connection()
+    assert not ok
+    assert message.startswith("Connection to http://127.0.0.1:9 failed during POST /api/auth/login")
+    assert "Check the connection's host and the network." in message
+    assert (hook.counters.requests, hook.counters.retries) == (1, 0)
+
+
+def test_test_connection_waits_at_most_ten_seconds_per_request(simulator, monkeypatch):
+    name, value = bsg_connection_env(
+        "bsg_patient", host=simulator.url, api_key=simulator.api_key, timeout=120, retry_max_wait=0.01
+    )
+    monkeypatch.setenv(name, value)
+    simulator.inject("delay", endpoint="login", delay=10.5)
+    ok, message = BsgHook("bsg_patient").test_connection()
+    assert not ok
+    assert "No answer to POST /api/auth/login" in message and "within 10 s" in message
+    assert simulator.count("login") == 1
+
+
+def test_test_connection_warns_about_plain_http_in_its_answer(simulator, bsg_conn_id):
+    ok, message = BsgHook(bsg_conn_id).test_connection()
+    assert ok
+    assert "plain http, so the API key and token travel unencrypted" in message
+    assert [r.endpoint for r in simulator.requests] == ["login", "list"]
+
+
 def test_client_side_rate_limit_spaces_requests(simulator, monkeypatch):
     name, value = bsg_connection_env(
         "bsg_slowly", host=simulator.url, api_key=simulator.api_key, max_requests_per_second=20

@@ -448,7 +448,8 @@ def test_serialized_triggers_hold_no_secret(canary, evidence):
     evidence.add("control trigger", json.dumps(control.serialize()))
     evidence.read_output()
 
-    assert sim.count("login") == 1
+    # The hook above, and the sensor's own poke before it deferred.
+    assert sim.count("login") == 2
     assert evidence.where(CONTROL) == ["control trigger"]
     evidence.assert_no_secret()
 

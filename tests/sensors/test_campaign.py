@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
 from airflow.providers.common.compat.sdk import (
@@ -22,6 +23,7 @@ from bsg_provider import metrics
 from bsg_provider.errors import BsgConfigError
 from bsg_provider.sensors.campaign import BsgCampaignStatusSensor
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
+from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 
 
 def _times_logged(caplog, out: str, needle: str) -> int:
@@ -158,6 +160,68 @@ class TestPoke:
         assert _sensor(bsg_conn_id, campaign_id=campaign["id"]).poke({}).is_done
         assert [r.status for r in simulator.requests if r.endpoint == "get"] == [503, 503, 200]
 
+    def test_an_outage_beyond_the_retry_budget_means_not_known_yet(
+        self, simulator, bsg_conn_id, caplog, capfd
+    ):
+        campaign = simulator.add_campaign(simulator.now(), status="sending")
+        sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"])
+        assert sensor.poke({}) is False
+        fault = simulator.inject("status", endpoint="get", status=503, times=None)
+        budget = FAST_RETRY_EXTRAS["max_retries"] + 1
+        with caplog.at_level(logging.INFO):
+            assert sensor.poke({}) is False
+            assert simulator.count("get") == 1 + budget
+            # While the outage lasts, each poke tries once: the next poke is the next retry.
+            assert [sensor.poke({}) for _ in range(3)] == [False] * 3
+            assert simulator.count("get") == 1 + budget + 3
+            simulator.clear_faults()
+            simulator.set_status(campaign["id"], "done")
+            result = sensor.poke({})
+        assert fault.hits == budget + 3
+        assert result.xcom_value == simulator.campaign(campaign["id"])
+        out = capfd.readouterr().out
+        assert _times_logged(caplog, out, "BSG One API did not answer (503)") == 1
+        assert _times_logged(caplog, out, "BSG One API answers again, after 4 unanswered poll(s)") == 1
+
+    @pytest.mark.parametrize(
+        ("fault", "reason"),
+        [
+            ({"kind": "status", "status": 429}, "429"),
+            ({"kind": "reset"}, "connection"),
+            ({"kind": "malformed_json"}, "malformed_json"),
+            ({"kind": "html"}, "not_json"),
+        ],
+    )
+    def test_every_transient_failure_keeps_the_wait_going(
+        self, simulator, bsg_conn_id, fault, reason, caplog, capfd
+    ):
+        campaign = simulator.add_campaign(simulator.now(), status="sending")
+        spec = dict(fault)
+        simulator.inject(spec.pop("kind"), endpoint="get", times=None, **spec)
+        sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"])
+        with caplog.at_level(logging.INFO):
+            assert sensor.poke({}) is False
+        simulator.clear_faults()
+        simulator.set_status(campaign["id"], "stopped")
+        assert sensor.poke({}).xcom_value["status"] == "stopped"
+        assert _times_logged(caplog, capfd.readouterr().out, f"BSG One API did not answer ({reason})") == 1
+
+    def test_a_token_refused_after_a_fresh_login_fails_at_once(self, simulator, bsg_conn_id):
+        campaign = simulator.add_campaign(simulator.now(), status="sending")
+        simulator.inject("status", endpoint="get", status=401, times=None)
+        with pytest.raises(AirflowFailException, match=r"refused GET /api/campaigns/\d+ .*HTTP 401"):
+            _sensor(bsg_conn_id, campaign_id=campaign["id"]).poke({})
+        # The first read, one fresh login, the replay: then the verdict, with no retries.
+        assert [r.endpoint for r in simulator.requests] == ["login", "get", "login", "get"]
+
+    def test_a_wrong_api_key_fails_at_once(self, simulator, monkeypatch):
+        monkeypatch.setenv(*bsg_connection_env("bsg_wrong", host=simulator.url, api_key="test_wrong_key_1"))
+        with pytest.raises(
+            AirflowFailException, match="check the API key in the connection's password field"
+        ):
+            _sensor("bsg_wrong", campaign_id=1).poke({})
+        assert simulator.count("login") == 1
+
     def test_polls_and_the_outcome_reach_airflow_metrics(self, simulator, bsg_conn_id, recording_stats):
         campaign = simulator.add_campaign(simulator.now(), status="sending")
         sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], mode="reschedule")
@@ -169,10 +233,13 @@ class TestPoke:
 
 
 class TestDeferral:
-    def test_execute_defers_to_the_trigger_without_any_request(self, simulator, bsg_conn_id):
+    def test_execute_pokes_once_then_defers_with_an_absolute_deadline(self, simulator, bsg_conn_id):
+        first = simulator.add_campaign(simulator.now(), status="sending")
+        second = simulator.add_campaign(simulator.now(), status="scheduled")
+        ids = f"[{first['id']}, {second['id']}, {first['id']}]"
         sensor = _sensor(
             bsg_conn_id,
-            campaign_id="[5, 6, 5]",
+            campaign_id=ids,
             deferrable=True,
             poke_interval=3,
             timeout=120,
@@ -184,21 +251,49 @@ class TestDeferral:
             sensor.execute(context={})
         deferred = info.value
         assert deferred.method_name == "execute_complete"
-        assert deferred.timeout == timedelta(seconds=120)
         assert isinstance(deferred.trigger, BsgCampaignStatusTrigger)
         _, kwargs = deferred.trigger.serialize()
         deadline = datetime.fromisoformat(kwargs.pop("deadline"))
-        assert (
-            before + timedelta(seconds=120) <= deadline <= datetime.now(timezone.utc) + timedelta(seconds=120)
-        )
+        assert before + timedelta(seconds=120) <= deadline
+        assert deadline <= datetime.now(timezone.utc) + timedelta(seconds=120)
+        # The scheduler's bound ends with the trigger's deadline, not later.
+        assert deferred.timeout <= timedelta(seconds=120)
         assert kwargs == {
-            "campaign_ids": [5, 6, 5],
+            "campaign_ids": [first["id"], second["id"], first["id"]],
             "bsg_conn_id": bsg_conn_id,
             "target_statuses": ["done"],
             "failure_statuses": ["spam", "stopped"],
             "poll_interval": 3.0,
         }
-        assert simulator.count("any") == 0
+        # One poke before deferring: each campaign read once.
+        assert [r.endpoint for r in simulator.requests] == ["login", "get", "get"]
+        assert "_session" not in vars(sensor.hook), "the hook's session outlived the poke"
+
+    @pytest.mark.parametrize("soft_fail", [False, True])
+    def test_a_campaign_already_done_never_goes_through_the_triggerer(
+        self, simulator, bsg_conn_id, soft_fail
+    ):
+        campaign = simulator.add_campaign(simulator.now(), status="done")
+        sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], deferrable=True, soft_fail=soft_fail)
+        assert sensor.execute(context={}) == simulator.campaign(campaign["id"])
+        assert simulator.count("get") == 1
+
+    @pytest.mark.parametrize(
+        ("soft_fail", "error"), [(False, AirflowFailException), (True, AirflowSkipException)]
+    )
+    def test_a_verdict_before_deferral_fails_or_skips_at_once(self, simulator, bsg_conn_id, soft_fail, error):
+        campaign = simulator.add_campaign(simulator.now(), status="spam")
+        sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], deferrable=True, soft_fail=soft_fail)
+        with pytest.raises(error, match=rf"BSG campaign {campaign['id']} is 'spam'"):
+            sensor.execute(context={})
+        assert simulator.count("get") == 1
+
+    def test_an_outage_before_deferral_still_defers(self, simulator, bsg_conn_id):
+        campaign = simulator.add_campaign(simulator.now(), status="sending")
+        simulator.inject("status", endpoint="get", status=503, times=None)
+        with pytest.raises(TaskDeferred):
+            _sensor(bsg_conn_id, campaign_id=campaign["id"], deferrable=True).execute(context={})
+        assert simulator.count("get") == FAST_RETRY_EXTRAS["max_retries"] + 1
 
     def test_success_event_gives_one_record_for_one_id(self):
         sensor = _sensor(campaign_id="7")
@@ -223,6 +318,7 @@ class TestDeferral:
                 AirflowFailException,
                 "7 was not found",
             ),
+            ({"status": "refused", "message": "HTTP 401"}, AirflowFailException, "HTTP 401"),
             ({"status": "timeout", "message": "Timed out at X"}, AirflowSensorTimeout, "Timed out at X"),
             (
                 {"status": "error", "message": "HTTP 503"},
@@ -267,3 +363,55 @@ class TestDeferral:
             "execute_complete", {"event": {"status": "success", "campaigns": [record]}}, context={}
         )
         assert result == record
+
+
+class TestTimeoutAcrossTries:
+    """``timeout`` counts from the first try's start; the task instance is stood in, for the clock's sake."""
+
+    @staticmethod
+    def _context(
+        *, started: datetime, try_number: int = 1, retries: int = 0, run_started: datetime | None = None
+    ):
+        ti = SimpleNamespace(
+            start_date=started,
+            try_number=try_number,
+            max_tries=retries,
+            get_first_reschedule_date=lambda context: None,
+        )
+        return {"ti": ti, "dag_run": SimpleNamespace(start_date=run_started or started)}
+
+    def test_a_deferral_keeps_the_deadline_of_the_try_start(self, simulator, bsg_conn_id):
+        campaign = simulator.add_campaign(simulator.now(), status="sending")
+        started = datetime.now(timezone.utc) - timedelta(seconds=50)
+        sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], deferrable=True, timeout=120)
+        with pytest.raises(TaskDeferred) as info:
+            sensor.execute(self._context(started=started))
+        _, kwargs = info.value.trigger.serialize()
+        assert datetime.fromisoformat(kwargs["deadline"]) == started + timedelta(seconds=120)
+        assert info.value.timeout <= timedelta(seconds=70)
+
+    @pytest.mark.parametrize("mode", [{"mode": "poke"}, {"mode": "reschedule"}, {"deferrable": True}])
+    def test_a_retry_does_not_restart_the_timeout(self, simulator, bsg_conn_id, mode):
+        campaign = simulator.add_campaign(simulator.now(), status="sending")
+        now = datetime.now(timezone.utc)
+        # Second try of a task with one retry, in a run that began longer than ``timeout`` ago.
+        context = self._context(
+            started=now, try_number=2, retries=1, run_started=now - timedelta(seconds=121)
+        )
+        sensor = _sensor(
+            bsg_conn_id, campaign_id=campaign["id"], timeout=120, retries=1, poke_interval=0, **mode
+        )
+        with pytest.raises(
+            AirflowSensorTimeout, match=rf"waiting for BSG campaign\(s\) {campaign['id']} \(sending\)"
+        ):
+            sensor.execute(context)
+        assert simulator.count("get") == 1, "it looked once, then gave up"
+
+    def test_the_first_try_waits_its_whole_timeout(self, simulator, bsg_conn_id):
+        campaign = simulator.add_campaign(simulator.now(), status="done")
+        now = datetime.now(timezone.utc)
+        sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], timeout=120, retries=1)
+        # First try: the run's start (long ago) does not count, the try's own start does.
+        context = self._context(started=now, try_number=1, retries=1, run_started=now - timedelta(days=1))
+        assert sensor.wait_started_at(context) == now
+        assert sensor.execute(context)["status"] == "done"

@@ -16,6 +16,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 
 from bsg_provider.sensors.campaign import BsgCampaignStatusSensor
+from tests.conftest import FAST_RETRY_EXTRAS
 from tests.dag_helpers import register_dag, task_states, xcom_return_value
 from tests.sensors.status_flip import reads_of
 
@@ -102,7 +103,38 @@ def test_a_list_from_an_upstream_xcom_waits_for_the_slowest(
     assert flipper.stopped_promptly()
     records = xcom_return_value(dag_run, "wait")
     assert [(r["id"], r["status"]) for r in records] == [(slow["id"], "stopped"), (quick["id"], "done")]
-    assert reads_of(simulator, quick["id"]) == 1
+    # Once by the poke before deferring, once by the trigger; never again once it is known to be done.
+    assert reads_of(simulator, quick["id"]) == 2
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_an_outage_longer_than_the_retry_budget_does_not_end_the_wait(
+    airflow_db, simulator, bsg_conn_id, flip, request, capfd, mode
+):
+    campaign = simulator.add_campaign(simulator.now(), status="sending")
+    budget = FAST_RETRY_EXTRAS["max_retries"] + 1
+    # After the first read, three retry budgets' worth of 503s, then the API recovers.
+    simulator.inject("status", endpoint="get", status=503, skip=1, times=3 * budget)
+    flipper = flip(campaign["id"], "done", after_reads=3 * budget + 2)
+
+    dag_run, _ = _run(request, bsg_conn_id, campaign_id=campaign["id"], **MODES[mode])
+
+    assert task_states(dag_run) == {"wait": "success"}
+    assert flipper.reads_before is not None, "the sensor stopped before the outage was over"
+    assert [r.status for r in simulator.requests if r.endpoint == "get"].count(503) == 3 * budget
+    assert xcom_return_value(dag_run, "wait")["status"] == "done"
+    out = capfd.readouterr().out
+    # Reschedule mode starts a fresh wait on every check, so it may say so once per check.
+    times = out.count("BSG One API did not answer (503)")
+    assert times >= 1 if mode == "reschedule" else times == 1
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_an_unknown_campaign_fails_at_once_without_retries(airflow_db, simulator, bsg_conn_id, request, mode):
+    dag_run, _ = _run(request, bsg_conn_id, campaign_id=987654321, retries=2, timeout=600, **MODES[mode])
+
+    assert task_states(dag_run) == {"wait": "failed"}
+    assert simulator.count("get") == 1, "a 404 was read again (a task retry?)"
 
 
 @pytest.mark.parametrize(("soft_fail", "state"), [(False, "failed"), (True, "skipped")])
@@ -111,14 +143,20 @@ def test_the_timeout_bounds_a_deferred_wait(
 ):
     campaign = simulator.add_campaign(simulator.now(), status="sending")
 
-    dag_run, elapsed = _run(
+    dag_run, _ = _run(
         request, bsg_conn_id, campaign_id=campaign["id"], deferrable=True, timeout=1, soft_fail=soft_fail
     )
 
     assert task_states(dag_run) == {"wait": state}
-    assert reads_of(simulator, campaign["id"]) >= 2
-    assert elapsed < 30
-    assert (
-        f"waiting for BSG campaign(s) {campaign['id']} (sending) to reach done or stopped"
-        in capfd.readouterr().out
+    out = capfd.readouterr().out
+    found = re.search(
+        rf"Timed out at (\S+) waiting for BSG campaign\(s\) {campaign['id']} \(sending\) "
+        "to reach done or stopped",
+        out,
     )
+    assert found, "no timeout message"
+    # Whenever the machine let each poll run, the wait ended with one look at or after the deadline.
+    deadline = datetime.fromisoformat(found.group(1)).timestamp()
+    reads = [r.received_at for r in simulator.requests if r.endpoint == "get"]
+    assert reads, "it timed out without looking"
+    assert sum(1 for received in reads if received >= deadline) <= 1

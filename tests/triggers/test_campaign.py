@@ -199,14 +199,45 @@ async def test_the_deadline_ends_the_wait_with_a_timeout_event(simulator, bsg_co
     assert reads[-1].received_at >= deadline.timestamp() - 0.01, "it gave up without a last look"
 
 
-async def test_an_api_that_keeps_failing_is_an_error_event(simulator, bsg_conn_id):
+async def test_an_outage_beyond_the_retry_budget_keeps_the_wait_going(simulator, bsg_conn_id, caplog, capfd):
+    campaign = simulator.add_campaign(simulator.now(), status="sending")
+    budget = FAST_RETRY_EXTRAS["max_retries"] + 1
+    # Three polls' worth of 503s: the first poll spends the whole retry budget, the next ones try once.
+    simulator.inject("status", endpoint="get", status=503, skip=1, times=budget + 2)
+    with caplog.at_level(logging.INFO):
+        events, _ = await asyncio.gather(
+            _events(_trigger(bsg_conn_id, campaign["id"])),
+            _set_status_after(simulator, campaign["id"], "done", reads=budget + 4),
+        )
+    assert [e.payload["status"] for e in events] == ["success"]
+    assert events[0].payload["campaigns"][0]["status"] == "done"
+    assert [r.status for r in simulator.requests if r.endpoint == "get"].count(503) == budget + 2
+    assert shared_client_users() == 0
+    out, _ = capfd.readouterr()
+    assert _times_logged(caplog, out, "BSG One API did not answer (503)") == 1
+    assert _times_logged(caplog, out, "BSG One API answers again, after 3 unanswered poll(s)") == 1
+
+
+async def test_an_outage_until_the_deadline_is_a_timeout_that_says_so(simulator, bsg_conn_id):
     campaign = simulator.add_campaign(simulator.now(), status="sending")
     simulator.inject("status", endpoint="get", status=503, times=None)
-    events = await _events(_trigger(bsg_conn_id, campaign["id"]))
-    assert len(events) == 1
-    assert events[0].payload["status"] == "error"
-    assert "HTTP 503" in events[0].payload["message"]
+    # A deadline already passed (a triggerer that restarted late): one look, then the verdict.
+    deadline = datetime.now(timezone.utc).isoformat()
+    events = await _events(_trigger(bsg_conn_id, campaign["id"], deadline=deadline))
+    assert [e.payload["status"] for e in events] == ["timeout"]
+    message = events[0].payload["message"]
+    assert message.startswith(f"Timed out at {deadline} waiting for BSG campaign(s) {campaign['id']}")
+    assert "the API has not answered since" in message and "HTTP 503" in message
     assert simulator.count("get") == FAST_RETRY_EXTRAS["max_retries"] + 1
+
+
+async def test_a_token_refused_after_a_fresh_login_is_a_refused_event(simulator, bsg_conn_id):
+    campaign = simulator.add_campaign(simulator.now(), status="sending")
+    simulator.inject("status", endpoint="get", status=401, times=None)
+    events = await _events(_trigger(bsg_conn_id, campaign["id"]))
+    assert [e.payload["status"] for e in events] == ["refused"]
+    assert "HTTP 401" in events[0].payload["message"]
+    assert [r.endpoint for r in simulator.requests] == ["login", "get", "login", "get"]
 
 
 async def test_a_missing_connection_is_an_error_event():
