@@ -223,7 +223,7 @@ class Report:
         print("| " + " | ".join(headers) + " |")
         print("|" + "|".join("---" for _ in headers) + "|")
         for line in lines:
-            print("| " + " | ".join(cell.replace("|", "/") for cell in line) + " |")
+            print("| " + " | ".join(" ".join(cell.replace("|", "/").split()) for cell in line) + " |")
         print()
 
     @property
@@ -737,10 +737,21 @@ def bucket_keys(c: Cluster) -> list[str]:
     return keys
 
 
-def s3_ids(c: Cluster, url: str) -> list[int]:
+def s3_ids(c: Cluster, url: str) -> list[int] | None:
+    """The campaign ids of the JSON Lines file at ``url``, in file order; None if there is none."""
     key = url.split(f"{BUCKET}/", 1)[1]
-    body = c.s3().get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    try:
+        body = c.s3().get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    except c.s3().exceptions.NoSuchKey:
+        return None
     return [json.loads(line)["id"] for line in body.splitlines() if line.strip()]
+
+
+def warehouse_ids(c: Cluster) -> list[int]:
+    """Every id in the warehouse table, duplicates kept; none before the first load created it."""
+    if not c.query("SELECT 1 FROM pg_tables WHERE tablename = 'bsg_campaigns'", database="warehouse"):
+        return []
+    return [row[0] for row in c.query("SELECT id FROM bsg_campaigns", database="warehouse")]
 
 
 def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
@@ -766,8 +777,7 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
     expected: set[int] = set()
     for summary in extracts.values():
         expected |= c.ground_truth(summary["interval_start"], summary["interval_end"])
-    rows = c.query("SELECT id FROM bsg_campaigns", database="warehouse") if extracts else []
-    ids = [row[0] for row in rows]
+    ids = warehouse_ids(c)
     if set(ids) != expected or len(ids) != len(set(ids)):
         failures.append(
             f"warehouse {len(ids)} rows ({len(set(ids))} distinct) vs ground truth {len(expected)}: "
@@ -937,10 +947,12 @@ def scenario_worker_kill(c: Cluster) -> tuple[bool, str]:
     lines = 0
     if summary:
         ids = s3_ids(c, summary["path"])
-        lines = len(ids)
+        lines = len(ids or [])
         expected = c.ground_truth(summary["interval_start"], summary["interval_end"])
         exact = ids == sorted(expected) and lines == summary["records"]
-        if not exact:
+        if ids is None:
+            failures.append(f"no file at {summary['path']}")
+        elif not exact:
             failures.append(f"the file holds {lines} ids, the ground truth {len(expected)}")
     else:
         failures.append("no extract summary in XCom")
