@@ -957,7 +957,7 @@ def scenario_worker_kill(c: Cluster) -> tuple[bool, str]:
     else:
         failures.append("no extract summary in XCom")
     if temporaries:
-        failures.append(f"temporary objects left: {temporaries}")
+        failures.append(f"temporary objects left, e.g. {temporaries[:2]}")
     observed = (
         f"SIGKILLed {victim} (pid {killed_pid}) during a held list request; "
         f"try {final[1]} ran on {final[0]}: "
