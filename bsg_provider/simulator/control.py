@@ -26,13 +26,26 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .endpoints import Response, json_response, message
+from .endpoints import Response, json_response, message, method_not_allowed
 from .message_api import handle_message_control
 
 if TYPE_CHECKING:
     from .server import BsgSimulator
 
 _CAMPAIGN = re.compile(r"\A/_simulator/campaigns/([0-9]{1,18})(/status|/created-at)?\Z")
+_METHODS = {
+    "/_simulator/faults": "GET, POST, DELETE",
+    "/_simulator/campaigns": "POST",
+    "/_simulator/stats": "GET",
+    "/_simulator/requests": "DELETE",
+    "/_simulator/ground-truth": "GET",
+    "/_simulator/now": "GET",
+    "/_simulator/config": "GET",
+    "/_simulator/messages/ground-truth": "GET",
+    "/_simulator/messages/counts": "GET",
+    "/_simulator/messages/total": "GET",
+}
+_CAMPAIGN_METHODS = {None: "DELETE", "/status": "POST", "/created-at": "GET"}
 
 
 def parse_iso(text: str) -> datetime:
@@ -85,7 +98,7 @@ def handle_control(
         return _dispatch(sim, method, path.rstrip("/"), params, body)
     except KeyError as exc:
         return message(404, f"Unknown campaign {exc}")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: dates past year 1 or 9999
         return message(400, str(exc))
 
 
@@ -125,7 +138,7 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
         return json_response(200, {"now": sim.now().isoformat()})
     elif path == "/_simulator/config" and method == "GET":
         return json_response(200, sim.config())
-    elif path.startswith("/_simulator/messages/"):
+    elif path.startswith("/_simulator/messages/") and method == "GET":
         return handle_message_control(sim, method, path, params)
     else:
         match = _CAMPAIGN.match(path)
@@ -137,4 +150,8 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
         if match is not None and not match.group(2) and method == "DELETE":
             sim.delete_campaign(int(match.group(1)))
             return json_response(200, {"deleted": int(match.group(1))})
+    match = _CAMPAIGN.match(path)
+    allow = _CAMPAIGN_METHODS[match.group(2)] if match is not None else _METHODS.get(path)
+    if allow is not None:
+        return method_not_allowed(allow)
     return message(404, "Unknown simulator control endpoint")

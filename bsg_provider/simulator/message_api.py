@@ -289,14 +289,12 @@ def handle_message_control(sim: BsgSimulator, method: str, path: str, params: Ma
     - ``GET /_simulator/messages/total``: ``{"total": n}``
 
     :param sim: the simulator.
-    :param method: HTTP method.
+    :param method: HTTP method (GET; the control dispatcher answers the others 405).
     :param path: URL path without a trailing slash.
     :param params: query parameters.
     """
     from .control import parse_iso  # control imports this module; import late to avoid a cycle
 
-    if method != "GET":
-        return message(404, "Unknown simulator control endpoint")
     campaign_raw = params.get("campaign_id")
     if campaign_raw is not None and not _ID.match(campaign_raw):
         raise ValueError("campaign_id must be an integer")
