@@ -401,3 +401,28 @@ def test_window_rules_are_the_campaigns_rules(options: dict[str, Any], params: d
 def test_page_offset_in_meta_applies_to_messages() -> None:
     with serving(page_offset_in_meta=False) as (_sim, api):
         assert set(messages(api, WINDOW).json()["meta"]["page"]) == {"total", "limit"}
+
+
+@pytest.mark.parametrize("name", ["filter[id]", "filter[campaign_id]", "page[limit]", "page[offset]"])
+@pytest.mark.parametrize("value", ["9" * 5000, "\u0661\u0662", "1.5", "", " 1"])
+def test_hostile_integers_are_422(served: tuple[BsgSimulator, Client], name: str, value: str) -> None:
+    _sim, api = served
+    response = messages(api, {name: value})
+    assert response.status_code == 422, response.text
+    assert list(response.json()["errors"]) == [name]
+
+
+@pytest.mark.parametrize("path", ["/api/messages", "/api/campaigns/53000001/detail"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+def test_other_methods_are_405(served: tuple[BsgSimulator, Client], path: str, method: str) -> None:
+    _sim, api = served
+    response = api.session.request(method, f"{api.url}{path}", headers=api.headers(), timeout=5)
+    assert response.status_code == 405 and response.headers["Allow"] == "GET"
+    assert response.headers["Content-Type"] == "application/json"
+
+
+@pytest.mark.parametrize("method", ["POST", "DELETE"])
+def test_control_endpoints_refuse_other_methods(served: tuple[BsgSimulator, Client], method: str) -> None:
+    _sim, api = served
+    response = api.session.request(method, f"{api.url}/_simulator/messages/total", timeout=5)
+    assert response.status_code == 405 and response.headers["Allow"] == "GET"
