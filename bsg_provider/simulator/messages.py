@@ -87,6 +87,9 @@ _TEXTS = (
 )
 
 
+_RENDERED_TEXTS: dict[str, tuple[tuple[str, int], ...]] = {}
+
+
 def mix(value: int) -> int:
     """64 well-mixed bits of an integer (splitmix64's finaliser): cheap per-message randomness.
 
@@ -158,7 +161,6 @@ class Block:
         "spread",
         "statuses",
         "template",
-        "texts",
         "unit",
         "validity",
     )
@@ -181,7 +183,6 @@ class Block:
         self.source = _SOURCES[(bits >> 32) % len(_SOURCES)]
         self.validity = _VALIDITIES[(bits >> 36) % len(_VALIDITIES)]
         self.template = _TEXTS[(bits >> 40) % len(_TEXTS)]
-        self.texts: tuple[tuple[str, int], ...] | None = None
         seconds = min(n // 20, MAX_SPREAD_SECONDS)
         if subsecond:
             self.unit, self.spread = 1000, seconds * 1000 + (bits >> 44) % 1000
@@ -252,11 +253,12 @@ class Block:
         return mix(self.salt ^ index) % 90
 
     def rendered_texts(self) -> tuple[tuple[str, int], ...]:
-        """The campaign's 90 texts as JSON strings, with their SMS parts."""
-        texts = self.texts
+        """The campaign's 90 texts as JSON strings, with their SMS parts (shared by every campaign)."""
+        texts = _RENDERED_TEXTS.get(self.template)
         if texts is None:
             variants = [self.template.format(n=code + 10) for code in range(90)]
-            texts = self.texts = tuple((_ESCAPE(text), parts_of(text)) for text in variants)
+            texts = tuple((_ESCAPE(text), parts_of(text)) for text in variants)
+            _RENDERED_TEXTS[self.template] = texts
         return texts
 
     def window(self, lo: int, hi: int) -> tuple[int, int]:
@@ -605,10 +607,12 @@ class MessageStore:
         :param state: the campaign's state.
         """
         status = self.status(block, index, state)
-        if status not in REPORTED_STATUSES:
+        return self._reported(block, index, status, self.sent_at(block, index, state))
+
+    @staticmethod
+    def _reported(block: Block, index: int, status: str, sent: int | None) -> int | None:
+        if status not in REPORTED_STATUSES or sent is None:
             return None
-        sent = self.sent_at(block, index, state)
-        assert sent is not None
         if status == "expired":
             return sent + block.validity * 3600
         return sent + 1 + mix(block.salt + index) % 60
@@ -642,8 +646,11 @@ class MessageStore:
         layout = renderer.timestamp_format
         form = layout == "iso" or (layout == "mixed" and message_id % 2 == 1)
         created_seconds, created_frac = divmod(block.created_key(index), US)
+        status = self.status(block, index, state)
+        sent = self.sent_at(block, index, state)
+        delivered = self._reported(block, index, status, sent)
         stamps = []
-        for seconds, frac in ((created_seconds, created_frac), (self.sent_at(block, index, state), 0)):
+        for seconds, frac in ((created_seconds, created_frac), (sent, 0), (delivered, 0)):
             if seconds is None:
                 stamps.append("null")
                 continue
@@ -652,16 +659,6 @@ class MessageStore:
             if text is None:
                 text = memo[key] = f'"{renderer.text(seconds, form, frac)}"'
             stamps.append(text)
-        delivered = self.delivered_at(block, index, state)
-        if delivered is None:
-            stamps.append("null")
-        else:
-            key = (delivered, 0, form)
-            text = memo.get(key)
-            if text is None:
-                text = memo[key] = f'"{renderer.text(delivered, form, 0)}"'
-            stamps.append(text)
-        status = self.status(block, index, state)
         escaped, parts = block.rendered_texts()[block.text_code(index)]
         reference = f'"{self.reference_id(message_id)}"' if block.source == "rest" else "null"
         if status in PENDING_STATUSES or (
