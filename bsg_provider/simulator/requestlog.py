@@ -28,8 +28,8 @@ class RequestRecord:
     :param fault: the kind of fault applied, if any.
     :param received_at: epoch seconds (real time) of arrival.
     :param started: the arrival's number in the log's sequence of arrivals and finishes.
-    :param finished: the finish's number in that sequence (after the answer was written, or
-        the connection reset); None while the request is in flight.
+    :param finished: the finish's number in that sequence (taken when the answer is ready, just
+        before it is written, or when the connection is reset); None while in flight.
     """
 
     method: str

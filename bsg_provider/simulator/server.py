@@ -131,8 +131,8 @@ class _Handler(BaseHTTPRequestHandler):
         # The simulated network round trip; waiting on the stop event keeps shutdown prompt.
         delay = sim.latency.next_delay()
         if delay and sim._stopping.wait(delay):
-            self._reset()
             sim.log.finish(record)
+            self._reset()
             return
         try:
             response = None
@@ -141,8 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
                 record.fault = fault.kind
                 response = self._apply_fault(fault, endpoint, params)
             if response is _RESET:
-                self._reset()
                 sim.log.finish(record)
+                self._reset()
                 return
             if response is None:
                 response = sim.api.handle(
@@ -152,8 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             response = message(500, "Server Error")
         record.status = response.status
-        self._send(response)
+        # Finished before the answer is written, so a client that has it sees the record finished.
         sim.log.finish(record)
+        self._send(response)
 
     def _apply_fault(self, fault: Fault, endpoint: str, params: dict[str, str]) -> Response | None:
         sim = self.server.sim

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -11,7 +13,7 @@ from bsg_provider.simulator import BsgSimulator
 from bsg_provider.simulator.latency import Latency
 
 from .helpers import NOW, Client
-from .test_cli import cli
+from .test_cli import ROOT, cli
 
 
 def test_jitter_is_deterministic_by_seed_and_bounded() -> None:
@@ -79,3 +81,22 @@ def test_cli_latency_flags() -> None:
     with cli("--campaigns", "20", "--messages-per-campaign", "7") as (_, url, _elapsed):
         total = requests.get(f"{url}/_simulator/messages/total", timeout=10).json()
         assert total == {"total": 140}
+
+
+@pytest.mark.parametrize(
+    ("flags", "text"),
+    [
+        (["--latency-ms", "-5"], "latency_ms and latency_jitter_ms must be numbers >= 0"),
+        (["--messages-per-campaign", "-1"], "messages_per_campaign must be at least 0"),
+    ],
+)
+def test_cli_refuses_bad_values(flags: list[str], text: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bsg_provider.simulator", "--port", "0", "--campaigns", "5", *flags],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and text in result.stderr
