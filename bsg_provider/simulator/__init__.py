@@ -7,6 +7,10 @@ the rest of ``bsg_provider``), so a misreading of the API in the client is not m
 
     with BsgSimulator(campaigns=1000, seed=1) as sim:
         ...  # sim.url, sim.api_key, sim.inject(...), sim.ground_truth(...)
+        ...  # sim.message_ground_truth_ids(...), sim.message_counts(campaign_id)
+
+Each campaign's messages (``GET /api/messages``, ``GET /api/campaigns/{id}/detail``) are
+derived on demand from the seed, so millions cost no memory until served.
 
 Run it standalone with ``python -m bsg_provider.simulator --help``.
 """

@@ -29,7 +29,9 @@ of the spec verbatim (so put an HTTP date last). Examples:
   get:delay=5   list:insert:count=3   list:delete:count=2   refresh:expire_token
 Control endpoints (no token): POST/GET/DELETE /_simulator/faults, POST /_simulator/campaigns,
 GET /_simulator/stats, GET /_simulator/ground-truth?start=ISO&end=ISO&type=sms, GET /_simulator/now,
-GET /_simulator/config, GET /_simulator/campaigns/ID/created-at.
+GET /_simulator/config, GET /_simulator/campaigns/ID/created-at,
+GET /_simulator/messages/ground-truth?start=ISO&end=ISO[&campaign_id=ID],
+GET /_simulator/messages/counts?campaign_id=ID, GET /_simulator/messages/total.
 """
 
 
@@ -118,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave meta.page.offset out of list answers (the OpenAPI spec allows it)",
     )
     parser.add_argument(
+        "--messages-per-campaign",
+        type=int,
+        default=None,
+        metavar="N",
+        help="messages each generated campaign sent, its statistics.sent (default: what the seed "
+        "gives, 1,000 on average); messages are derived on demand, e.g. --campaigns 2000 "
+        "--messages-per-campaign 1000 serves 2,000,000",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds every API request waits before it is answered (default 0)",
+    )
+    parser.add_argument(
+        "--latency-jitter-ms",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="up to this many milliseconds more or less per request, deterministic by seed (default 0)",
+    )
+    parser.add_argument(
         "--fault",
         action="append",
         default=[],
@@ -155,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             filter_field=args.filter_field,
             filter_formats=args.filter_formats,
             page_offset_in_meta=not args.omit_page_offset,
+            messages_per_campaign=args.messages_per_campaign,
+            latency_ms=args.latency_ms,
+            latency_jitter_ms=args.latency_jitter_ms,
         )
     except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
         parser.error(str(exc))

@@ -16,6 +16,7 @@ Not part of the vendor API and need no token:
   in force (``from_bound``, ``to_bound``, ``created_precision``, ``span_rule``, ``filter_field``,
   ``filter_formats``, ``page_offset_in_meta``)
 - ``GET /_simulator/campaigns/{id}/created-at``: ``{"created_at": ISO}`` at full precision
+- ``GET /_simulator/messages/...``: the messages' ground truth (see :mod:`.message_api`)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .endpoints import Response, json_response, message, method_not_allowed
+from .message_api import handle_message_control
 
 if TYPE_CHECKING:
     from .server import BsgSimulator
@@ -39,6 +41,9 @@ _METHODS = {
     "/_simulator/ground-truth": "GET",
     "/_simulator/now": "GET",
     "/_simulator/config": "GET",
+    "/_simulator/messages/ground-truth": "GET",
+    "/_simulator/messages/counts": "GET",
+    "/_simulator/messages/total": "GET",
 }
 _CAMPAIGN_METHODS = {None: "DELETE", "/status": "POST", "/created-at": "GET"}
 
@@ -133,6 +138,8 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
         return json_response(200, {"now": sim.now().isoformat()})
     elif path == "/_simulator/config" and method == "GET":
         return json_response(200, sim.config())
+    elif path.startswith("/_simulator/messages/") and method == "GET":
+        return handle_message_control(sim, method, path, params)
     else:
         match = _CAMPAIGN.match(path)
         if match is not None and match.group(2) == "/created-at" and method == "GET":

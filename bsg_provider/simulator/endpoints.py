@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .server import BsgSimulator
 
 INVALID_DATA = "The given data was invalid."
-_CAMPAIGN_PATH = re.compile(r"\A/api/campaigns/([^/]+)(/stop)?\Z")
+_CAMPAIGN_PATH = re.compile(r"\A/api/campaigns/([^/]+)(/stop|/detail)?\Z")
 _DIGITS = re.compile(r"\A[0-9]{1,18}\Z")
 
 
@@ -59,11 +59,11 @@ def allowed_methods(path: str) -> str | None:
     """
     if path in ("/api/auth/login", "/api/auth/refresh"):
         return "POST"
-    if path == "/api/campaigns":
+    if path in ("/api/campaigns", "/api/messages"):
         return "GET"
     match = _CAMPAIGN_PATH.match(path)
     if match is not None:
-        return "PATCH" if match.group(2) else "GET"
+        return "PATCH" if match.group(2) == "/stop" else "GET"
     return None
 
 
@@ -85,9 +85,11 @@ def route(method: str, path: str) -> tuple[str, str | None]:
         return "refresh", None
     if path == "/api/campaigns":
         return "list", None
+    if path == "/api/messages":
+        return "messages", None
     match = _CAMPAIGN_PATH.match(path)
     assert match is not None
-    return ("stop" if match.group(2) else "get"), match.group(1)
+    return {"/stop": "stop", "/detail": "detail"}.get(match.group(2) or "", "get"), match.group(1)
 
 
 def method_not_allowed(allow: str) -> Response:
@@ -137,11 +139,15 @@ class VendorApi:
             return json_response(200, {"bearer": self.sim.auth.issue()})
         if endpoint == "list":
             return self.list(params)
+        if endpoint == "messages":
+            return self.sim.message_api.list(params)
         campaign_id = int(arg) if arg is not None and _DIGITS.match(arg) else None
         if campaign_id is None or self.sim.dataset.get(campaign_id) is None:
             return message(404, "Campaign not found")
         if endpoint == "stop":
             return self.stop(campaign_id)
+        if endpoint == "detail":
+            return self.sim.message_api.detail(campaign_id)
         return self.get(campaign_id)
 
     def _authenticate(self, authorization: str | None) -> str | None:

@@ -1,7 +1,7 @@
 """The fault plan: queued misbehaviours the simulator applies to matching requests.
 
 A fault matches requests to one endpoint (``login``, ``refresh``, ``list``, ``get``,
-``stop``, ``other``) or to ``any`` of them. It first lets ``skip`` matching requests
+``stop``, ``messages``, ``detail``, ``other``) or to ``any`` of them. It first lets ``skip`` matching requests
 pass, then hits the next ``times`` (None: every) matching requests, then is used up.
 Faults apply in the order they were queued: a request is owned by the first fault
 that matches it and is not used up, so ``503`` x2 then ``reset`` gives 503, 503, reset.
@@ -12,7 +12,7 @@ Kinds: ``status``, ``reset``, ``delay``, ``malformed_json``, ``html``, ``expire_
 Compact spec (CLI ``--fault``)::
 
     SPEC     := ENDPOINT ":" ITEM (":" ITEM)*
-    ENDPOINT := login | refresh | list | get | stop | other | any
+    ENDPOINT := login | refresh | list | get | stop | messages | detail | other | any
     ITEM     := KIND | KEY "=" VALUE
     KIND     := status | reset | delay | malformed_json | html | expire_token | insert | delete
     KEY      := status | skip | times | retry_after | delay | count | kind
@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 FAULT_KINDS = ("status", "reset", "delay", "malformed_json", "html", "expire_token", "insert", "delete")
-FAULT_ENDPOINTS = ("login", "refresh", "list", "get", "stop", "other", "any")
+FAULT_ENDPOINTS = ("login", "refresh", "list", "get", "stop", "messages", "detail", "other", "any")
 _INT_KEYS = ("status", "skip", "count")
 
 
@@ -43,7 +43,8 @@ class Fault:
         reset (close the connection without answering), delay (sleep ``delay`` seconds, then
         answer), malformed_json (200 with truncated JSON), html (200 with an HTML page),
         expire_token (revoke all tokens issued so far, then answer), insert/delete (add or
-        remove ``count`` campaigns in the request's filter window, then answer).
+        remove ``count`` campaigns in the request's filter window, then answer; on the
+        ``messages`` endpoint, ``count`` messages).
     :param endpoint: which requests it matches, or ``any``.
     :param skip: matching requests to let pass first.
     :param times: matching requests to hit, None for all.

@@ -8,7 +8,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-ENDPOINTS = ("login", "refresh", "list", "get", "stop", "other")
+ENDPOINTS = ("login", "refresh", "list", "get", "stop", "messages", "detail", "other")
 # Query keys that could carry a credential if a client misplaced one.
 _SECRET_WORDS = ("key", "token", "bearer", "auth", "password", "secret")
 _JWT = re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*")
@@ -23,10 +23,13 @@ class RequestRecord:
     :param method: HTTP method.
     :param path: URL path without the query.
     :param query: query parameters (last value wins), credentials redacted.
-    :param endpoint: login, refresh, list, get, stop or other.
+    :param endpoint: login, refresh, list, get, stop, messages, detail or other.
     :param status: the status answered; None for a reset connection (or not answered yet).
     :param fault: the kind of fault applied, if any.
     :param received_at: epoch seconds (real time) of arrival.
+    :param started: the arrival's number in the log's sequence of arrivals and finishes.
+    :param finished: the finish's number in that sequence (taken when the answer is ready, just
+        before it is written, or when the connection is reset); None while in flight.
     """
 
     method: str
@@ -36,6 +39,8 @@ class RequestRecord:
     status: int | None = None
     fault: str | None = None
     received_at: float = field(default_factory=time.time)
+    started: int = 0
+    finished: int | None = None
 
 
 class RequestLog:
@@ -49,6 +54,7 @@ class RequestLog:
         self._lock = threading.Lock()
         self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._counts: Counter[str] = Counter()
+        self._events = 0
 
     def open(self, method: str, path: str, query: dict[str, str], endpoint: str) -> RequestRecord:
         """Record a request on arrival; the handler fills in its status later.
@@ -63,9 +69,20 @@ class RequestLog:
         }
         record = RequestRecord(method=method, path=self._scrub(path), query=clean, endpoint=endpoint)
         with self._lock:
+            self._events += 1
+            record.started = self._events
             self._records.append(record)
             self._counts[endpoint] += 1
         return record
+
+    def finish(self, record: RequestRecord) -> None:
+        """Mark a request answered (or reset), numbering the event after every earlier one.
+
+        :param record: the record :meth:`open` returned.
+        """
+        with self._lock:
+            self._events += 1
+            record.finished = self._events
 
     def _looks_secret(self, key: str, value: str) -> bool:
         lowered = key.lower()

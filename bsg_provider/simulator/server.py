@@ -24,6 +24,9 @@ from .control import handle_control
 from .dataset import Dataset
 from .endpoints import HTML_PAGE, MALFORMED_JSON, Response, VendorApi, fault_status, message, route
 from .faults import Fault, FaultPlan
+from .latency import Latency
+from .message_api import MessageApi, MessagesGroundTruth
+from .messages import MessageStore
 from .readings import Readings, parse_formats
 from .requestlog import ENDPOINTS, RequestLog, RequestRecord
 from .timeutil import US, SimClock, floor_epoch, floor_us, require_aware, us_to_datetime
@@ -125,6 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         endpoint, arg = route(self.command, path)
         record = sim.log.open(self.command, path, params, endpoint)
+        # The simulated network round trip; waiting on the stop event keeps shutdown prompt.
+        delay = sim.latency.next_delay()
+        if delay and sim._stopping.wait(delay):
+            sim.log.finish(record)
+            self._reset()
+            return
         try:
             response = None
             fault = sim.faults.take(endpoint)
@@ -132,6 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
                 record.fault = fault.kind
                 response = self._apply_fault(fault, endpoint, params)
             if response is _RESET:
+                sim.log.finish(record)
                 self._reset()
                 return
             if response is None:
@@ -142,6 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             response = message(500, "Server Error")
         record.status = response.status
+        # Finished before the answer is written, so a client that has it sees the record finished.
+        sim.log.finish(record)
         self._send(response)
 
     def _apply_fault(self, fault: Fault, endpoint: str, params: dict[str, str]) -> Response | None:
@@ -161,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
             return Response(200, HTML_PAGE, "text/html; charset=UTF-8")
         if kind == "expire_token":
             sim.auth.revoke_all()
+            return None
+        if endpoint == "messages":
+            sim.message_api.drift(kind, params, fault.count)
             return None
         message_type, lo, hi = sim.api.drift_window(endpoint, params)
         if kind == "insert":
@@ -248,8 +263,8 @@ class _Server(ThreadingHTTPServer):
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
-class BsgSimulator:
-    """A local BSG One API serving deterministic campaigns, with fault injection.
+class BsgSimulator(MessagesGroundTruth):
+    """A local BSG One API serving deterministic campaigns and their messages, with fault injection.
 
     :param campaigns: number of campaigns to generate.
     :param seed: random seed; same seed and ``now`` give the same campaigns.
@@ -274,6 +289,12 @@ class BsgSimulator:
     :param filter_formats: accepted filter date formats, ``plain`` (``yyyy-mm-dd hh:mm:ss`` in the
         account timezone) and/or ``iso`` (ISO 8601 with offset); a sequence or ``"plain,iso"``.
     :param page_offset_in_meta: whether list answers carry ``meta.page.offset``.
+    :param messages_per_campaign: messages each generated campaign sent (its ``statistics.sent``);
+        None keeps the number the seed gives (1 to about 4,000, 1,000 on average). Messages are
+        derived on demand, so any number costs nothing until asked for.
+    :param latency_ms: milliseconds every API request waits before it is answered.
+    :param latency_jitter_ms: up to this many milliseconds more or less per request (deterministic
+        by seed, in arrival order).
     """
 
     def __init__(
@@ -297,6 +318,9 @@ class BsgSimulator:
         filter_field: str = "created_at",
         filter_formats: Sequence[str] | str = ("plain",),
         page_offset_in_meta: bool = True,
+        messages_per_campaign: int | None = None,
+        latency_ms: float = 0.0,
+        latency_jitter_ms: float = 0.0,
     ) -> None:
         self.readings = Readings(
             from_bound=from_bound,
@@ -329,7 +353,11 @@ class BsgSimulator:
             tz=self.tz,
             timestamp_format=timestamp_format,
             subsecond=self.readings.subsecond,
+            messages_per_campaign=messages_per_campaign,
         )
+        self.latency = Latency(latency_ms, latency_jitter_ms, seed)
+        self.messages = MessageStore(self.dataset, seed, self.readings.subsecond)
+        self.message_api = MessageApi(self)
         self.api = VendorApi(self)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -132,3 +132,50 @@ def window(start: datetime, end: datetime, tz: str = "UTC") -> dict[str, str]:
 
 
 SECOND = timedelta(seconds=1)
+
+
+def message_pages(
+    api: Client, params: dict[str, Any], limit: int = 500
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """All rows of a ``GET /api/messages`` window by offset paging, and each page's total.
+
+    :param api: a logged-in client.
+    :param params: filter parameters.
+    :param limit: page size.
+    """
+    rows: list[dict[str, Any]] = []
+    totals = []
+    offset = 0
+    while True:
+        response = messages(api, {**params, "page[limit]": limit, "page[offset]": offset})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        rows.extend(body["data"])
+        totals.append(body["meta"]["page"]["total"])
+        offset += limit
+        if offset >= body["meta"]["page"]["total"]:
+            return rows, totals
+
+
+def messages(api: Client, params: dict[str, Any] | None = None, **kwargs: Any) -> requests.Response:
+    """``GET /api/messages``.
+
+    :param api: a logged-in client.
+    :param params: query parameters.
+    :param kwargs: passed to requests.
+    """
+    kwargs.setdefault("headers", api.headers())
+    kwargs.setdefault("timeout", 30)
+    return api.session.get(f"{api.url}/api/messages", params=params or {}, **kwargs)
+
+
+def detail(api: Client, campaign_id: object, **kwargs: Any) -> requests.Response:
+    """``GET /api/campaigns/{id}/detail``.
+
+    :param api: a logged-in client.
+    :param campaign_id: the id (any text).
+    :param kwargs: passed to requests.
+    """
+    kwargs.setdefault("headers", api.headers())
+    kwargs.setdefault("timeout", 30)
+    return api.session.get(f"{api.url}/api/campaigns/{campaign_id}/detail", **kwargs)

@@ -50,8 +50,7 @@ def cli(*args: str) -> Iterator[tuple[subprocess.Popen[str], str, float]]:
 def test_cli_serves_and_stops_on_sigterm() -> None:
     with cli(
         "--campaigns", "500", "--seed", "3", "--api-key", "test_cli_key", "--timezone", "Europe/Berlin"
-    ) as (process, url, elapsed):
-        assert elapsed < 3.0
+    ) as (process, url, _):
         assert process.stdout.readline().strip() == "API key: test_cli_key"
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         api = Client(url, "test_cli_key")

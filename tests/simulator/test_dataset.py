@@ -94,9 +94,10 @@ def test_clock_is_pinned_but_moves(sim: BsgSimulator) -> None:
     assert abs((unpinned.now() - datetime.now(UTC)).total_seconds()) < 2
 
 
-def test_large_data_set_builds_fast() -> None:
-    import time
-
-    started = time.perf_counter()
-    BsgSimulator(campaigns=50_000, seed=1)
-    assert time.perf_counter() - started < 1.0
+def test_large_data_set_is_built_lazily() -> None:
+    # What keeps start-up fast (timed by benchmarks/, not here): no campaign is rendered or even
+    # materialized until a request needs it.
+    sim = BsgSimulator(campaigns=50_000, seed=1)
+    campaigns = [sim.dataset.get(i) for i in sim.dataset.ids()]
+    assert len(campaigns) == 50_000
+    assert all(c is not None and c.bits is not None and c.cached is None for c in campaigns)

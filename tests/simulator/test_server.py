@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import requests
@@ -18,17 +17,14 @@ def _simulator_threads() -> list[threading.Thread]:
 
 
 def test_start_stop_leaves_no_threads_even_with_open_connections() -> None:
-    started = time.perf_counter()
+    # How fast it starts and stops is for benchmarks/; here: nothing is left behind.
     sim = BsgSimulator(campaigns=5000).start()
-    assert time.perf_counter() - started < 1.0
     assert sim.url.startswith("http://127.0.0.1:") and not sim.url.endswith("/")
     assert sim.port > 0
     api = Client(sim.url, sim.api_key)
     api.login()
     assert api.list().status_code == 200  # leaves a keep-alive connection open
-    stopping = time.perf_counter()
     sim.stop()
-    assert time.perf_counter() - stopping < 1.0
     assert not _simulator_threads()
     sim.stop()  # idempotent
 
