@@ -16,6 +16,7 @@ from typing import Any
 from .control import parse_iso
 from .dataset import TIMESTAMP_FORMATS
 from .faults import FAULT_ENDPOINTS, FAULT_KINDS, parse_fault_spec
+from .readings import BOUNDS, FILTER_FIELDS, PRECISIONS, SPAN_RULES, parse_formats
 from .server import BsgSimulator
 
 _FAULT_HELP = f"""\
@@ -27,8 +28,16 @@ of the spec verbatim (so put an HTTP date last). Examples:
   list:status=503:skip=2:times=3   list:reset   any:status=429:retry_after=2
   get:delay=5   list:insert:count=3   list:delete:count=2   refresh:expire_token
 Control endpoints (no token): POST/GET/DELETE /_simulator/faults, POST /_simulator/campaigns,
-GET /_simulator/stats, GET /_simulator/ground-truth?start=ISO&end=ISO&type=sms, GET /_simulator/now.
+GET /_simulator/stats, GET /_simulator/ground-truth?start=ISO&end=ISO&type=sms, GET /_simulator/now,
+GET /_simulator/config, GET /_simulator/campaigns/ID/created-at.
 """
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    try:
+        return parse_formats(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +76,47 @@ def build_parser() -> argparse.ArgumentParser:
         default="plain",
         help="timestamp rendering (default plain)",
     )
+    readings = parser.add_argument_group(
+        "readings of the vendor's rules",
+        "where the vendor's documents are silent (defaults: the plain reading)",
+    )
+    readings.add_argument(
+        "--from-bound", choices=BOUNDS, default="inclusive", help="does filter[from] include its own instant"
+    )
+    readings.add_argument(
+        "--to-bound", choices=BOUNDS, default="inclusive", help="does filter[to] include its own instant"
+    )
+    readings.add_argument(
+        "--created-precision",
+        choices=PRECISIONS,
+        default="second",
+        help="subsecond: timestamps carry milliseconds, shown truncated in the plain format (default second)",
+    )
+    readings.add_argument(
+        "--span-rule",
+        choices=SPAN_RULES,
+        default="calendar",
+        help="longest filter span: 3 calendar months or 90 days (default calendar)",
+    )
+    readings.add_argument(
+        "--filter-field",
+        choices=FILTER_FIELDS,
+        default="created_at",
+        help="the timestamp filter[from]/filter[to] select on (default created_at)",
+    )
+    readings.add_argument(
+        "--filter-formats",
+        type=_formats,
+        default=("plain",),
+        metavar="plain,iso",
+        help="filter date formats accepted: plain (yyyy-mm-dd hh:mm:ss) and/or iso (ISO 8601 with "
+        "offset), comma-separated (default plain)",
+    )
+    readings.add_argument(
+        "--omit-page-offset",
+        action="store_true",
+        help="leave meta.page.offset out of list answers (the OpenAPI spec allows it)",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -98,6 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             now=args.now,
+            from_bound=args.from_bound,
+            to_bound=args.to_bound,
+            created_precision=args.created_precision,
+            span_rule=args.span_rule,
+            filter_field=args.filter_field,
+            filter_formats=args.filter_formats,
+            page_offset_in_meta=not args.omit_page_offset,
         )
     except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
         parser.error(str(exc))

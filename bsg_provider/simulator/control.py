@@ -12,6 +12,10 @@ Not part of the vendor API and need no token:
 - ``GET /_simulator/ground-truth?start=ISO&end=ISO&type=sms``: ``{"ids": [...], "count": n}`` for the
   half-open ``[start, end)``
 - ``GET /_simulator/now``: ``{"now": ISO}``, the simulator's clock
+- ``GET /_simulator/config``: the timezone, timestamp format and readings of the vendor's rules
+  in force (``from_bound``, ``to_bound``, ``created_precision``, ``span_rule``, ``filter_field``,
+  ``filter_formats``, ``page_offset_in_meta``)
+- ``GET /_simulator/campaigns/{id}/created-at``: ``{"created_at": ISO}`` at full precision
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from .endpoints import Response, json_response, message
 if TYPE_CHECKING:
     from .server import BsgSimulator
 
-_CAMPAIGN = re.compile(r"\A/_simulator/campaigns/([0-9]+)(/status)?\Z")
+_CAMPAIGN = re.compile(r"\A/_simulator/campaigns/([0-9]{1,18})(/status|/created-at)?\Z")
 
 
 def parse_iso(text: str) -> datetime:
@@ -55,7 +59,10 @@ def _param(params: dict[str, str], name: str) -> str:
 
 
 def _body(body: bytes) -> dict[str, Any]:
-    data = json.loads(body or b"{}")
+    try:
+        data = json.loads(body or b"{}")
+    except RecursionError:
+        raise ValueError("the JSON body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     return data
@@ -114,9 +121,13 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
         return json_response(200, {"ids": ids, "count": len(ids)})
     elif path == "/_simulator/now" and method == "GET":
         return json_response(200, {"now": sim.now().isoformat()})
+    elif path == "/_simulator/config" and method == "GET":
+        return json_response(200, sim.config())
     else:
         match = _CAMPAIGN.match(path)
-        if match is not None and match.group(2) and method == "POST":
+        if match is not None and match.group(2) == "/created-at" and method == "GET":
+            return json_response(200, {"created_at": sim.created_at(int(match.group(1))).isoformat()})
+        if match is not None and match.group(2) == "/status" and method == "POST":
             sim.set_status(int(match.group(1)), str(_body(body).get("status")))
             return json_response(200, sim.campaign(int(match.group(1))))
         if match is not None and not match.group(2) and method == "DELETE":

@@ -1,9 +1,11 @@
 """The simulated campaigns: deterministic generation, status progression and fast selection.
 
 Campaigns are kept per message type in a list ordered by ``(created_at, id)`` so a
-``filter[from]``/``filter[to]`` window is two bisects. Generated campaigns derive
-every attribute lazily from 96 random bits, which keeps start-up fast for large
-data sets; their rendered JSON is cached once their status can no longer change.
+``filter[from]``/``filter[to]`` window on ``created_at`` is two bisects (a filter on
+``start_at`` uses a second index built on demand). Filter keys are integer epoch
+microseconds: ``created_at`` may carry a millisecond fraction (sub-second precision).
+Generated campaigns derive every attribute lazily from 96 random bits, which keeps
+start-up fast for large data sets; their rendered JSON is cached once their status can no longer change.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from .timeutil import epoch_to_wall, format_offset, format_wall
+from .timeutil import US, epoch_to_wall, format_offset, format_wall
 
 STATUSES = ("creation", "moderation", "scheduled", "sending", "paused", "stopped", "done", "spam")
 STOPPABLE = frozenset({"scheduled", "sending", "paused", "moderation"})
@@ -92,9 +94,10 @@ class Campaign:
     """One campaign. Generated ones fill their attributes from ``bits`` on first use.
 
     :param campaign_id: the campaign id.
-    :param created: ``created_at`` in epoch seconds.
+    :param created: ``created_at`` in whole epoch seconds.
     :param message_type: sms, rcs, whatsapp...
     :param bits: random bits to derive the other attributes from, or None when set explicitly.
+    :param frac: microseconds of ``created_at`` past ``created`` (0 at second precision).
     """
 
     __slots__ = (
@@ -105,6 +108,7 @@ class Campaign:
         "currency",
         "delivered",
         "fixed_stats",
+        "frac",
         "id",
         "message_type",
         "name",
@@ -113,13 +117,17 @@ class Campaign:
         "sent",
         "settle_at",
         "start_at",
+        "start_frac",
         "timeline",
     )
 
-    def __init__(self, campaign_id: int, created: int, message_type: str, bits: int | None = None) -> None:
+    def __init__(
+        self, campaign_id: int, created: int, message_type: str, bits: int | None = None, frac: int = 0
+    ) -> None:
         # Only what bisecting and lazy materialization need: keeps generating 200k campaigns fast.
         self.id = campaign_id
         self.created = created
+        self.frac = frac
         self.message_type = message_type
         self.bits = bits
         self.cached: bytes | None = None
@@ -138,7 +146,18 @@ class Campaign:
         self.price: float | None = None
         self.currency: str | None = None
         self.start_at = self.created
+        self.start_frac = self.frac
         self.alternative_channels: Any = None
+
+    @property
+    def key(self) -> int:
+        """``created_at`` in epoch microseconds, what filters compare."""
+        return self.created * US + self.frac
+
+    @property
+    def start_key(self) -> int:
+        """``start_at`` in epoch microseconds (call on a materialized campaign)."""
+        return self.start_at * US + self.start_frac
 
     def state(self, now: float) -> tuple[str, float | None, float | None]:
         """Status, real start and finish instants at ``now`` (epoch seconds).
@@ -240,13 +259,16 @@ class Renderer:
 
     :param tz: the API timezone.
     :param timestamp_format: plain, iso (space form with offset) or mixed (per campaign).
+    :param subsecond: show milliseconds in the form with an offset (``12:14:49.250+02:00``, as
+        the vendor's OpenAPI examples); the plain form always truncates to the second.
     """
 
-    def __init__(self, tz: tzinfo, timestamp_format: str) -> None:
+    def __init__(self, tz: tzinfo, timestamp_format: str, subsecond: bool = False) -> None:
         if timestamp_format not in TIMESTAMP_FORMATS:
             raise ValueError(f"timestamp_format must be one of {TIMESTAMP_FORMATS}")
         self.tz = tz
         self.timestamp_format = timestamp_format
+        self.subsecond = subsecond
         self._offsets: dict[int, tuple[int, str]] = {}
         self._dates: dict[int, str] = {}
 
@@ -256,11 +278,12 @@ class Renderer:
         entry = self._offsets[bucket] = (seconds, format_offset(local))
         return entry
 
-    def text(self, seconds: float, with_offset: bool) -> str:
+    def text(self, seconds: float, with_offset: bool, frac: int | None = None) -> str:
         """``yyyy-mm-dd hh:mm:ss`` (plus ``+hh:mm`` if asked) of epoch seconds, floored.
 
         :param seconds: epoch seconds.
         :param with_offset: append the UTC offset, as the vendor's ``2000-01-23 04:56:07+00:00``.
+        :param frac: microseconds past ``seconds``; None takes the fraction of ``seconds``.
         """
         whole = math.floor(seconds)
         bucket = whole // 900
@@ -272,25 +295,33 @@ class Renderer:
         hours, rest = divmod(rest, 3600)
         minutes, secs = divmod(rest, 60)
         clock = f"{date} {hours:02d}:{minutes:02d}:{secs:02d}"
-        return clock + suffix if with_offset else clock
+        if not with_offset:
+            return clock
+        if self.subsecond:
+            micros = round((seconds - whole) * US) if frac is None else frac
+            clock = f"{clock}.{min(micros // 1000, 999):03d}"
+        return clock + suffix
 
-    def stamper(self, campaign_id: int) -> Callable[[float], str]:
-        """The timestamp renderer used for every field of one campaign.
+    def stamper(self, campaign_id: int) -> Callable[..., str]:
+        """The timestamp renderer (``seconds, frac=None``) used for every field of one campaign.
 
         :param campaign_id: decides the form when the format is ``mixed``.
         """
         offset = self.timestamp_format == "iso" or (self.timestamp_format == "mixed" and campaign_id % 2 == 1)
         text = self.text
-        return lambda seconds: text(seconds, offset)
+        return lambda seconds, frac=None: text(seconds, offset, frac)
 
 
 class _Lane:
-    """The campaigns of one message type, ordered by (created, id)."""
+    """The campaigns of one message type, ordered by (created key, id)."""
 
-    __slots__ = ("id_sorted", "items", "times")
+    __slots__ = ("id_sorted", "items", "start_index", "times")
 
     def __init__(self) -> None:
+        # created_at keys (epoch microseconds), parallel to items.
         self.times: list[int] = []
+        # (dataset version, start_at keys, campaigns ordered by (start_at, id)), built on demand.
+        self.start_index: tuple[int, list[int], list[Campaign]] | None = None
         self.items: list[Campaign] = []
         # True while id order equals (created, id) order: the default sort then needs no sorting.
         self.id_sorted = True
@@ -305,14 +336,24 @@ class Dataset:
     :param period_days: campaigns are spread over this many days before the anchor.
     :param tz: the API timezone.
     :param timestamp_format: see :class:`Renderer`.
+    :param subsecond: give generated ``created_at`` a millisecond fraction.
     """
 
     def __init__(
-        self, *, count: int, seed: int, anchor: int, period_days: float, tz: tzinfo, timestamp_format: str
+        self,
+        *,
+        count: int,
+        seed: int,
+        anchor: int,
+        period_days: float,
+        tz: tzinfo,
+        timestamp_format: str,
+        subsecond: bool = False,
     ) -> None:
         self.lock = threading.RLock()
         self.tz = tz
-        self.renderer = Renderer(tz, timestamp_format)
+        self.subsecond = subsecond
+        self.renderer = Renderer(tz, timestamp_format, subsecond)
         self._by_id: dict[int, Campaign] = {}
         self._lanes: dict[str, _Lane] = {name: _Lane() for name in LIST_TYPES}
         self._drift = random.Random(f"drift-{seed}")
@@ -342,21 +383,41 @@ class Dataset:
             midnight = next((i for i in range(count - 1) if times[i] % 86400 == 0), None)
             if midnight is not None:
                 times[midnight + 1] = times[midnight]
+        fracs = self._fractions(times, seed, days, first_midnight) if self.subsecond else [0] * count
         next_id = FIRST_ID
         getbits = rng.getrandbits
         lanes = self._lanes
         by_id = self._by_id
-        for created in times:
+        for created, frac in zip(times, fracs, strict=True):
             bits = getbits(96)
             next_id += 1 + (bits & 0xFF) % 5
             roll = (bits >> 8) & 0xFF
             message_type = "sms" if roll < 218 else "rcs" if roll < 243 else "whatsapp"
-            campaign = Campaign(next_id, created, message_type, bits)
+            campaign = Campaign(next_id, created, message_type, bits, frac)
             by_id[next_id] = campaign
             lane = lanes[message_type]
-            lane.times.append(created)
+            lane.times.append(created * US + frac)
             lane.items.append(campaign)
         self.max_id = next_id
+
+    @staticmethod
+    def _fractions(times: list[int], seed: int, days: int, first_midnight: int) -> list[int]:
+        """Millisecond fractions for sorted ``times``, re-sorting ``times`` in place with them.
+
+        Campaigns on a midnight stay exactly on it; a few more land in the last second before a
+        midnight with a fraction of at least half a second (a ``to = end - 1 s`` filter misses them).
+        """
+        rng = random.Random(f"fraction-{seed}")
+        count = len(times)
+        fracs = [0 if created % 86400 == 0 else rng.randrange(1000) * 1000 for created in times]
+        if days > 1:
+            for _ in range(max(2, count // 100)):
+                index = rng.randrange(count)
+                times[index] = first_midnight + 86400 * rng.randrange(1, days) - 1
+                fracs[index] = rng.randrange(500, 1000) * 1000
+        pairs = sorted(zip(times, fracs, strict=True))
+        times[:] = [created for created, _ in pairs]
+        return [frac for _, frac in pairs]
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -395,8 +456,9 @@ class Dataset:
         _materialize(campaign, self.tz)
         status, real_start, finished = campaign.state(now)
         stamp = self.renderer.stamper(campaign.id)
-        created = stamp(campaign.created)
-        start_at = created if campaign.start_at == campaign.created else stamp(campaign.start_at)
+        created = stamp(campaign.created, campaign.frac)
+        same_start = campaign.start_at == campaign.created and campaign.start_frac == campaign.frac
+        start_at = created if same_start else stamp(campaign.start_at, campaign.start_frac)
         shown = campaign.fixed_stats or real_start is not None
         price = "null" if campaign.price is None else repr(float(campaign.price))
         channels = "null" if campaign.alternative_channels is None else _ENCODE(campaign.alternative_channels)
@@ -411,31 +473,42 @@ class Dataset:
         ).encode()
 
     def select(
-        self, message_type: str, lo: int, hi: int, sort: str, way: str, offset: int, limit: int, now: float
+        self,
+        message_type: str,
+        lo: int,
+        hi: int,
+        sort: str,
+        way: str,
+        offset: int,
+        limit: int,
+        now: float,
+        field: str = "created_at",
     ) -> tuple[int, list[bytes]]:
-        """One page of the list endpoint: campaigns with ``lo <= created <= hi``.
+        """One page of the list endpoint: campaigns with ``lo <= field <= hi``.
 
         :param message_type: the ``filter[type]``.
-        :param lo: first epoch second included.
-        :param hi: last epoch second included.
+        :param lo: first epoch microsecond included.
+        :param hi: last epoch microsecond included.
         :param sort: id, sender, type, date (created_at) or status (by name, alphabetically: the
             vendor does not say); id breaks ties in the same direction.
         :param way: asc or desc.
         :param offset: rows to skip.
         :param limit: rows to return at most.
         :param now: simulated epoch seconds.
+        :param field: the timestamp the window applies to: created_at or start_at.
         :return: the total in the window and the page's rendered campaigns.
         """
         with self.lock:
             lane = self._lanes.get(message_type)
             if lane is None:
                 return 0, []
-            start = bisect_left(lane.times, lo)
-            end = bisect_right(lane.times, hi)
+            keys, items = (lane.times, lane.items) if field == "created_at" else self._start_index(lane)
+            start = bisect_left(keys, lo)
+            end = bisect_right(keys, hi)
             total = max(0, end - start)
             if offset >= total:
                 return total, []
-            if sort == "date" or (sort == "id" and lane.id_sorted):
+            if field == "created_at" and (sort == "date" or (sort == "id" and lane.id_sorted)):
                 if way == "asc":
                     page = lane.items[start + offset : min(end, start + offset + limit)]
                 else:
@@ -443,18 +516,38 @@ class Dataset:
                     page = lane.items[max(start, top - limit) : top]
                     page.reverse()
             else:
-                page = self._ordered(message_type, lane, start, end, sort, way, now)[offset : offset + limit]
+                ordered = self._ordered((message_type, field), items, start, end, sort, way, now)
+                page = ordered[offset : offset + limit]
             return total, [self.to_json(campaign, now) for campaign in page]
 
+    def _start_index(self, lane: _Lane) -> tuple[list[int], list[Campaign]]:
+        # A start_at filter is a reading the tests ask for; index it once per data version.
+        cached = lane.start_index
+        if cached is not None and cached[0] == self._version:
+            return cached[1], cached[2]
+        for campaign in lane.items:
+            _materialize(campaign, self.tz)
+        items = sorted(lane.items, key=lambda c: (c.start_key, c.id))
+        keys = [campaign.start_key for campaign in items]
+        lane.start_index = (self._version, keys, items)
+        return keys, items
+
     def _ordered(
-        self, message_type: str, lane: _Lane, start: int, end: int, sort: str, way: str, now: float
+        self,
+        source: tuple[str, str],
+        lane_items: list[Campaign],
+        start: int,
+        end: int,
+        sort: str,
+        way: str,
+        now: float,
     ) -> list[Campaign]:
         # Paging re-requests the same window many times: sort it once per data version.
-        key = (message_type, start, end, sort, way)
+        key = (*source, start, end, sort, way)
         hit = self._orders.get(key)
         if hit is not None and hit[0] == self._version and now < hit[1]:
             return hit[2]
-        items = lane.items[start:end]
+        items = lane_items[start:end]
         for campaign in items:
             _materialize(campaign, self.tz)
         valid_until = math.inf
@@ -464,7 +557,7 @@ class Dataset:
         elif sort == "type":
             sort_key = lambda c: (c.message_type, c.id)  # noqa: E731
         elif sort == "date":
-            sort_key = lambda c: (c.created, c.id)  # noqa: E731
+            sort_key = lambda c: (c.key, c.id)  # noqa: E731
         elif sort == "status":
             sort_key = lambda c: (c.state(now)[0], c.id)  # noqa: E731
             valid_until = min((c.next_change(now) for c in items), default=math.inf)
@@ -477,11 +570,11 @@ class Dataset:
         return items
 
     def window(self, message_type: str, lo: int, hi_exclusive: int) -> list[Campaign]:
-        """Campaigns with ``lo <= created < hi_exclusive``, sorted by id.
+        """Campaigns with ``lo <= created_at < hi_exclusive``, sorted by id.
 
         :param message_type: the message type.
-        :param lo: first epoch second included.
-        :param hi_exclusive: first epoch second excluded.
+        :param lo: first epoch microsecond included.
+        :param hi_exclusive: first epoch microsecond excluded.
         """
         with self.lock:
             lane = self._lanes.get(message_type)
@@ -495,7 +588,7 @@ class Dataset:
 
     def add(
         self,
-        created: int,
+        created_us: int,
         *,
         message_type: str,
         final_status: str,
@@ -505,12 +598,12 @@ class Dataset:
     ) -> Campaign:
         """Add a campaign whose status progresses from ``now`` towards ``final_status``.
 
-        :param created: ``created_at`` in epoch seconds.
+        :param created_us: ``created_at`` in epoch microseconds.
         :param message_type: sms, rcs, whatsapp (viber and hlr too, though the list cannot filter them).
         :param final_status: the status it settles in.
         :param step: seconds per status step.
         :param now: simulated epoch seconds the progression starts at.
-        :param fields: overrides: id, name, sender, status (fixed), start_at (epoch seconds),
+        :param fields: overrides: id, name, sender, status (fixed), start_at (epoch microseconds),
             statistics ({"sent", "delivered"}), calculated_price, currency, alternative_channels.
         """
         unknown = set(fields) - _ADD_FIELDS
@@ -526,7 +619,8 @@ class Dataset:
                 campaign_id = self.max_id + 1
             elif not isinstance(campaign_id, int) or campaign_id in self._by_id:
                 raise ValueError(f"id {campaign_id!r} is not a new integer id")
-            campaign = Campaign(campaign_id, created, message_type)
+            created, frac = divmod(created_us, US)
+            campaign = Campaign(campaign_id, created, message_type, frac=frac)
             if "status" in fields:
                 campaign.timeline = ((now, _check_status(fields["status"])),)
             else:
@@ -535,7 +629,7 @@ class Dataset:
             wall = format_wall(epoch_to_wall(created, self.tz))
             campaign.name = fields.get("name", f"{_PREFIX[message_type]} api campaign / {wall}")
             campaign.sender = fields.get("sender", "testsms")
-            campaign.start_at = fields.get("start_at", created)
+            campaign.start_at, campaign.start_frac = divmod(fields.get("start_at", created_us), US)
             stats = fields.get("statistics")
             if stats is not None:
                 campaign.sent, campaign.delivered = int(stats["sent"]), int(stats["delivered"])
@@ -551,14 +645,15 @@ class Dataset:
     def _insert(self, campaign: Campaign) -> None:
         lane = self._lanes.setdefault(campaign.message_type, _Lane())
         times, items = lane.times, lane.items
-        pos = bisect_right(times, campaign.created)
-        while pos > 0 and times[pos - 1] == campaign.created and items[pos - 1].id > campaign.id:
+        key = campaign.key
+        pos = bisect_right(times, key)
+        while pos > 0 and times[pos - 1] == key and items[pos - 1].id > campaign.id:
             pos -= 1
         after_bigger = pos > 0 and items[pos - 1].id > campaign.id
         before_smaller = pos < len(items) and items[pos].id < campaign.id
         if after_bigger or before_smaller:
             lane.id_sorted = False
-        times.insert(pos, campaign.created)
+        times.insert(pos, key)
         items.insert(pos, campaign)
         self._by_id[campaign.id] = campaign
         self.max_id = max(self.max_id, campaign.id)
@@ -572,7 +667,7 @@ class Dataset:
         with self.lock:
             campaign = self._by_id.pop(campaign_id)
             lane = self._lanes[campaign.message_type]
-            pos = bisect_left(lane.times, campaign.created)
+            pos = bisect_left(lane.times, campaign.key)
             while lane.items[pos] is not campaign:
                 pos += 1
             del lane.times[pos]
@@ -612,28 +707,34 @@ class Dataset:
             return campaign
 
     def insert_random(self, message_type: str, lo: int, hi: int, count: int) -> list[int]:
-        """Insert generated campaigns at random seconds in ``[lo, hi]`` with new ids.
+        """Insert generated campaigns at random instants in ``[lo, hi]`` with new ids.
 
         :param message_type: their message type.
-        :param lo: first epoch second allowed.
-        :param hi: last epoch second allowed.
-        :param count: how many.
+        :param lo: first epoch microsecond allowed.
+        :param hi: last epoch microsecond allowed.
+        :param count: how many (none when no whole second, or millisecond, lies in the window).
         """
+        step = 1000 if self.subsecond else US
+        first, last = -(-lo // step), hi // step
         with self.lock:
-            added = []
+            added: list[int] = []
+            if first > last:
+                return added
             for _ in range(count):
-                created = self._drift.randint(lo, hi)
-                campaign = Campaign(self.max_id + 1, created, message_type, self._drift.getrandbits(96))
+                created, frac = divmod(self._drift.randint(first, last) * step, US)
+                campaign = Campaign(
+                    self.max_id + 1, created, message_type, self._drift.getrandbits(96), frac
+                )
                 self._insert(campaign)
                 added.append(campaign.id)
             return added
 
     def delete_lowest(self, message_type: str, lo: int, hi: int, count: int) -> list[int]:
-        """Delete the ``count`` lowest-id campaigns with ``lo <= created <= hi``.
+        """Delete the ``count`` lowest-id campaigns with ``lo <= created_at <= hi``.
 
         :param message_type: the message type.
-        :param lo: first epoch second.
-        :param hi: last epoch second.
+        :param lo: first epoch microsecond.
+        :param hi: last epoch microsecond.
         :param count: how many.
         """
         with self.lock:

@@ -52,24 +52,50 @@ def message(status: int, text: str) -> Response:
     return json_response(status, {"message": text})
 
 
+def allowed_methods(path: str) -> str | None:
+    """The methods the vendor API defines on a path (an ``Allow`` header value), None if unknown.
+
+    :param path: URL path.
+    """
+    if path in ("/api/auth/login", "/api/auth/refresh"):
+        return "POST"
+    if path == "/api/campaigns":
+        return "GET"
+    match = _CAMPAIGN_PATH.match(path)
+    if match is not None:
+        return "PATCH" if match.group(2) else "GET"
+    return None
+
+
 def route(method: str, path: str) -> tuple[str, str | None]:
     """The endpoint name for a request and its path argument (campaign id text).
 
     :param method: HTTP method.
     :param path: URL path.
+    :return: (endpoint, argument); for ``other`` the argument is ``"404"`` or ``"405"``.
     """
+    allow = allowed_methods(path)
+    if allow is None:
+        return "other", "404"
+    if method != allow:
+        return "other", "405"
     if path == "/api/auth/login":
-        return ("login", None) if method == "POST" else ("other", "405")
+        return "login", None
     if path == "/api/auth/refresh":
-        return ("refresh", None) if method == "POST" else ("other", "405")
+        return "refresh", None
     if path == "/api/campaigns":
-        return ("list", None) if method == "GET" else ("other", "405")
+        return "list", None
     match = _CAMPAIGN_PATH.match(path)
-    if match is not None:
-        if match.group(2):
-            return ("stop", match.group(1)) if method == "PATCH" else ("other", "405")
-        return ("get", match.group(1)) if method == "GET" else ("other", "405")
-    return "other", "404"
+    assert match is not None
+    return ("stop" if match.group(2) else "get"), match.group(1)
+
+
+def method_not_allowed(allow: str) -> Response:
+    """A JSON 405 naming the methods the path has.
+
+    :param allow: the ``Allow`` header value.
+    """
+    return json_response(405, {"message": f"Method Not Allowed. Allowed: {allow}."}, (("Allow", allow),))
 
 
 class VendorApi:
@@ -82,12 +108,19 @@ class VendorApi:
         self.sim = sim
 
     def handle(
-        self, endpoint: str, arg: str | None, params: dict[str, str], authorization: str | None, body: bytes
+        self,
+        endpoint: str,
+        arg: str | None,
+        params: dict[str, str],
+        authorization: str | None,
+        body: bytes,
+        path: str = "",
     ) -> Response:
         """Answer one routed request.
 
         :param endpoint: from :func:`route`.
         :param arg: from :func:`route`.
+        :param path: the URL path (names the allowed methods of a 405).
         :param params: query parameters.
         :param authorization: the Authorization header, if any.
         :param body: request body.
@@ -95,7 +128,8 @@ class VendorApi:
         if endpoint == "login":
             return self.login(body)
         if endpoint == "other":
-            return message(405, "Method Not Allowed") if arg == "405" else message(404, "Not Found")
+            allow = allowed_methods(path)
+            return method_not_allowed(allow) if arg == "405" and allow else message(404, "Not Found")
         problem = self._authenticate(authorization)
         if problem is not None:
             return message(401, problem)
@@ -125,7 +159,7 @@ class VendorApi:
         """
         try:
             data = json.loads(body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a deeply nested body
             data = None
         api_key = data.get("api_key") if isinstance(data, dict) else None
         if not isinstance(api_key, str) or not api_key:
@@ -141,13 +175,19 @@ class VendorApi:
         :param params: query parameters.
         """
         sim = self.sim
-        query, errors = parse_list_query(params, sim.now(), sim.tz)
+        readings = sim.readings
+        query, errors = parse_list_query(params, sim.now(), sim.tz, readings)
         if query is None:
             return json_response(422, {"message": INVALID_DATA, "errors": errors})
         q = query
         now = sim.epoch()
-        total, page = sim.dataset.select(q.message_type, q.lo, q.hi, q.sort, q.way, q.offset, q.limit, now)
-        meta = b'],"meta":{"page":{"total":%d,"limit":%d,"offset":%d}}}' % (total, query.limit, query.offset)
+        total, page = sim.dataset.select(
+            q.message_type, q.lo, q.hi, q.sort, q.way, q.offset, q.limit, now, readings.filter_field
+        )
+        if readings.page_offset_in_meta:
+            meta = b'],"meta":{"page":{"total":%d,"limit":%d,"offset":%d}}}' % (total, q.limit, q.offset)
+        else:
+            meta = b'],"meta":{"page":{"total":%d,"limit":%d}}}' % (total, q.limit)
         return Response(200, b'{"data":[' + b",".join(page) + meta)
 
     def get(self, campaign_id: int) -> Response:
@@ -176,15 +216,17 @@ class VendorApi:
     def drift_window(self, endpoint: str, params: dict[str, str]) -> tuple[str, int, int]:
         """The (type, lo, hi) an insert/delete fault acts on: the list request's window or the default.
 
+        ``lo`` and ``hi`` are inclusive epoch microseconds.
+
         :param endpoint: the request's endpoint.
         :param params: its query parameters.
         """
         sim = self.sim
         if endpoint == "list":
-            query, _ = parse_list_query(params, sim.now(), sim.tz)
+            query, _ = parse_list_query(params, sim.now(), sim.tz, sim.readings)
             if query is not None:
                 return query.message_type, query.lo, query.hi
-        lo, hi = default_window(sim.now(), sim.tz)
+        lo, hi = default_window(sim.now(), sim.tz, sim.readings)
         return "sms", lo, hi
 
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Sequence
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -22,8 +23,9 @@ from .control import handle_control
 from .dataset import Dataset
 from .endpoints import HTML_PAGE, MALFORMED_JSON, Response, VendorApi, fault_status, message, route
 from .faults import Fault, FaultPlan
+from .readings import Readings, parse_formats
 from .requestlog import ENDPOINTS, RequestLog, RequestRecord
-from .timeutil import SimClock, ceil_epoch, floor_epoch, require_aware
+from .timeutil import US, SimClock, floor_epoch, floor_us, require_aware, us_to_datetime
 
 _MAX_BODY = 1 << 20
 _RESET = Response(0, b"")
@@ -104,7 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reset()
                 return
             if response is None:
-                response = sim.api.handle(endpoint, arg, params, self.headers.get("Authorization"), body)
+                response = sim.api.handle(
+                    endpoint, arg, params, self.headers.get("Authorization"), body, path
+                )
         except Exception:  # a simulator bug must answer 500, not drop the connection
             traceback.print_exc(file=sys.stderr)
             response = message(500, "Server Error")
@@ -228,6 +232,17 @@ class BsgSimulator:
     :param host: address to bind.
     :param port: port to bind; 0 picks a free one.
     :param now: aware instant to anchor the simulator's clock at; it then advances in real time.
+    :param from_bound: ``inclusive`` or ``exclusive``: whether ``filter[from]`` includes a campaign
+        whose filter field equals it.
+    :param to_bound: the same for ``filter[to]``.
+    :param created_precision: ``second``, or ``subsecond``: timestamps are stored with a millisecond
+        fraction (deterministic by seed), rendered truncated in the plain format and with the
+        fraction in the iso one; filters compare the full value.
+    :param span_rule: the longest span ``to - from``: ``calendar`` (3 calendar months) or ``90d``.
+    :param filter_field: ``created_at`` or ``start_at``, the field the filters select on.
+    :param filter_formats: accepted filter date formats, ``plain`` (``yyyy-mm-dd hh:mm:ss`` in the
+        account timezone) and/or ``iso`` (ISO 8601 with offset); a sequence or ``"plain,iso"``.
+    :param page_offset_in_meta: whether list answers carry ``meta.page.offset``.
     """
 
     def __init__(
@@ -243,7 +258,24 @@ class BsgSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         now: datetime | None = None,
+        *,
+        from_bound: str = "inclusive",
+        to_bound: str = "inclusive",
+        created_precision: str = "second",
+        span_rule: str = "calendar",
+        filter_field: str = "created_at",
+        filter_formats: Sequence[str] | str = ("plain",),
+        page_offset_in_meta: bool = True,
     ) -> None:
+        self.readings = Readings(
+            from_bound=from_bound,
+            to_bound=to_bound,
+            created_precision=created_precision,
+            span_rule=span_rule,
+            filter_field=filter_field,
+            filter_formats=parse_formats(filter_formats),
+            page_offset_in_meta=page_offset_in_meta,
+        )
         if not api_key:
             raise ValueError("api_key must not be empty")
         if status_step_seconds <= 0:
@@ -265,6 +297,7 @@ class BsgSimulator:
             period_days=period_days,
             tz=self.tz,
             timestamp_format=timestamp_format,
+            subsecond=self.readings.subsecond,
         )
         self.api = VendorApi(self)
         self._server: _Server | None = None
@@ -374,10 +407,31 @@ class BsgSimulator:
         return {c.id for c in self._window(start, end, campaign_type)}
 
     def _window(self, start: datetime, end: datetime, campaign_type: str) -> list[Any]:
-        # created_at is whole seconds, so created >= start <=> created >= ceil(start); same for < end.
-        lo = ceil_epoch(require_aware(start, "start"))
-        hi = ceil_epoch(require_aware(end, "end"))
+        # Keys are the stored created_at in microseconds, datetime's own resolution: exact.
+        lo = floor_us(require_aware(start, "start"))
+        hi = floor_us(require_aware(end, "end"))
         return self.dataset.window(campaign_type, lo, hi)
+
+    def created_at(self, campaign_id: int) -> datetime:
+        """A campaign's stored ``created_at`` at full precision (aware UTC); KeyError when unknown.
+
+        With ``created_precision="subsecond"`` it has the millisecond fraction the API renders
+        truncated in the plain format.
+
+        :param campaign_id: the id.
+        """
+        campaign = self.dataset.get(campaign_id)
+        if campaign is None:
+            raise KeyError(campaign_id)
+        return us_to_datetime(campaign.key)
+
+    def config(self) -> dict[str, Any]:
+        """The simulator's configuration: timezone, timestamp format and the readings in force."""
+        return {
+            "timezone": self.timezone,
+            "timestamp_format": self.dataset.renderer.timestamp_format,
+            **self.readings.describe(),
+        }
 
     def campaign(self, campaign_id: int) -> dict[str, Any] | None:
         """A campaign as the API renders it now, or None.
@@ -398,23 +452,30 @@ class BsgSimulator:
     ) -> dict[str, Any]:
         """Add a campaign whose status moves from ``creation`` to ``final_status`` in real time.
 
-        :param created_at: aware ``created_at`` (floored to the second, as the API stores it).
+        :param created_at: aware ``created_at``, floored to the stored precision: the second, or the
+            millisecond with ``created_precision="subsecond"``.
         :param message_type: sms, rcs or whatsapp.
         :param final_status: the status it settles in (spam goes creation -> moderation -> spam).
         :param status_step_seconds: seconds per step; the simulator's default when None.
-        :param fields: overrides: id, name, sender, status (fixed, no progression), start_at (aware),
-            statistics ({"sent", "delivered"}), calculated_price, currency, alternative_channels.
+        :param fields: overrides: id, name, sender, status (fixed, no progression), start_at (aware,
+            floored alike), statistics ({"sent", "delivered"}), calculated_price, currency,
+            alternative_channels.
         :return: the campaign as the API renders it now.
         """
-        created = floor_epoch(require_aware(created_at, "created_at"))
+        created = self._stored(require_aware(created_at, "created_at"))
         if isinstance(fields.get("start_at"), datetime):
-            fields["start_at"] = floor_epoch(require_aware(fields["start_at"], "start_at"))
+            fields["start_at"] = self._stored(require_aware(fields["start_at"], "start_at"))
         step = self.status_step_seconds if status_step_seconds is None else float(status_step_seconds)
         now = self.epoch()
         campaign = self.dataset.add(
             created, message_type=message_type, final_status=final_status, step=step, now=now, fields=fields
         )
         return self.dataset.to_dict(campaign, now)
+
+    def _stored(self, instant: datetime) -> int:
+        """Epoch microseconds of an instant at the stored precision."""
+        micros = floor_us(instant)
+        return micros - micros % (1000 if self.readings.subsecond else US)
 
     def delete_campaign(self, campaign_id: int) -> None:
         """Remove a campaign; KeyError when unknown.

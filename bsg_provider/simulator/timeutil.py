@@ -1,7 +1,8 @@
-"""Time helpers: the API's wall-clock text format, its timezone and calendar months.
+"""Time helpers: the API's filter date formats, its timezone and calendar months.
 
-The simulator works on integer UTC epoch seconds internally: the API stores
-``created_at`` at one-second resolution, so integers make every bound exact.
+The simulator works on integers internally: epoch seconds for status timelines and
+epoch microseconds (:data:`US` per second) for the instants filters compare, so every
+bound is exact whether ``created_at`` is stored in whole seconds or with a fraction.
 """
 
 from __future__ import annotations
@@ -14,7 +15,22 @@ from datetime import datetime, timedelta, timezone, tzinfo
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
-_API_DATETIME = re.compile(r"\A(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\Z")
+_MICRO = timedelta(microseconds=1)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+#: Microseconds per second.
+US = 1_000_000
+# ASCII digits only: \d would also take Arabic-Indic and other Unicode digits.
+_API_DATETIME = re.compile(r"\A([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})\Z")
+_ISO_DATETIME = re.compile(
+    r"\A([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
+    r"(Z|[+-][0-9]{2}:?[0-9]{2})\Z"
+)
+#: Filter dates outside MySQL's DATETIME range (years 1000..9999) are refused, not computed on.
+MIN_WALL = datetime(1000, 1, 1)
+MAX_WALL = datetime(9999, 12, 31, 23, 59, 59, 999999)
+# Instants a filter may name: a day inside that range, so offsets and spans stay computable.
+MIN_US = (datetime(1000, 1, 2) - _NAIVE_EPOCH) // _MICRO
+MAX_US = (datetime(9999, 12, 30) - _NAIVE_EPOCH) // _MICRO
 
 
 def require_aware(value: datetime, name: str) -> datetime:
@@ -45,6 +61,73 @@ def ceil_epoch(instant: datetime) -> int:
     return seconds + (1 if rest else 0)
 
 
+def floor_us(instant: datetime) -> int:
+    """Epoch microseconds of an aware instant (exact).
+
+    :param instant: an aware datetime.
+    """
+    return (instant - EPOCH) // _MICRO
+
+
+def us_to_datetime(micros: int) -> datetime:
+    """The aware UTC instant of epoch microseconds.
+
+    :param micros: epoch microseconds.
+    """
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def parse_iso_filter(text: str) -> int | None:
+    """Epoch microseconds of an ISO 8601 date-time with a UTC offset.
+
+    Accepts ``2026-11-24T19:43:44.000000+0000`` (the vendor SDK's form), ``+00:00``, ``Z``,
+    a space instead of ``T`` and up to six fraction digits.
+
+    :param text: the query parameter value.
+    :return: epoch microseconds, or None when the text is not such a date-time or out of range.
+    """
+    match = _ISO_DATETIME.match(text)
+    if match is None:
+        return None
+    *fields, fraction, zone = match.groups()
+    try:
+        wall = datetime(*(int(part) for part in fields), int((fraction or "0").ljust(6, "0")))
+    except ValueError:
+        return None
+    if not MIN_WALL <= wall <= MAX_WALL:
+        return None
+    offset = 0
+    if zone != "Z":
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            return None
+        offset = (hours * 60 + minutes) * 60 * US * (-1 if zone[0] == "-" else 1)
+    micros = (wall - _NAIVE_EPOCH) // _MICRO - offset
+    return micros if MIN_US <= micros <= MAX_US else None
+
+
+def wall_to_us(wall: datetime, tz: tzinfo) -> int:
+    """Epoch microseconds of a naive wall-clock time read in ``tz`` (first occurrence when ambiguous).
+
+    Computed without building the UTC datetime, which may not exist at the year 1000/9999 edges.
+
+    :param wall: naive wall-clock datetime.
+    :param tz: the API timezone.
+    """
+    offset = wall.replace(tzinfo=tz).utcoffset() or timedelta(0)
+    return (wall - _NAIVE_EPOCH - offset) // _MICRO
+
+
+def us_to_wall(micros: int, tz: tzinfo) -> datetime:
+    """Naive wall-clock time in ``tz`` of epoch microseconds.
+
+    :param micros: epoch microseconds.
+    :param tz: the API timezone.
+    """
+    return us_to_datetime(micros).astimezone(tz).replace(tzinfo=None)
+
+
 def parse_api_datetime(text: str) -> datetime | None:
     """Parse the API's ``yyyy-mm-dd hh:mm:ss`` into a naive wall-clock datetime.
 
@@ -55,9 +138,10 @@ def parse_api_datetime(text: str) -> datetime | None:
     if match is None:
         return None
     try:
-        return datetime(*(int(part) for part in match.groups()))
+        wall = datetime(*(int(part) for part in match.groups()))
     except ValueError:
         return None
+    return wall if MIN_WALL <= wall <= MAX_WALL else None
 
 
 def wall_to_epoch(wall: datetime, tz: tzinfo) -> int:
@@ -83,7 +167,7 @@ def epoch_to_wall(seconds: int, tz: tzinfo) -> datetime:
 def sub_months(wall: datetime, months: int) -> datetime:
     """Calendar-month subtraction clamped to the month's last day (May 31 - 3 months = Feb 29).
 
-    :param wall: naive wall-clock datetime.
+    :param wall: naive wall-clock datetime (year 1000 or later, so the result exists).
     :param months: number of months to go back.
     """
     index = wall.year * 12 + wall.month - 1 - months
