@@ -29,10 +29,11 @@ whatever those mean, because it never relies on them:
    it once per extraction).
 4. **Spans every rule accepts.** Windows are planned so the *request* (``from`` to
    ``to``) stays one second under 3 calendar months on the API's wall clock
-   (:data:`CALENDAR_SPAN`). A 422 on a window's first page that names the filter bounds
-   shortens the span (:meth:`SpanRule.shorter`: 88 wall-clock days, which any rule of at
-   least 89 days accepts even across a DST change, then halves) and the rest of the
-   interval is planned again.
+   (:data:`CALENDAR_SPAN`). A 422 on a window's first page that names the filter bounds,
+   for a request longer than 88 days, shortens the span to 88 wall-clock days
+   (:meth:`SpanRule.shorter`), which any rule of at least 89 days accepts even when a DST
+   change makes the elapsed time an hour longer, and the rest of the interval is planned
+   again. A refusal of a shorter request is no span rule of at least 89 days: it is passed on.
 
 ``end`` is clipped to now + 30 days (less a margin). Each rule lives here and only here.
 """
@@ -61,8 +62,6 @@ LIVE_MARGIN = timedelta(hours=1)
 #: The span tried after the API refused one: any rule of at least 89 days accepts 88 wall-clock
 #: days, even when a DST change makes the elapsed time an hour longer.
 FALLBACK_SPAN_DAYS = 88
-#: The shortest span halving goes down to before the refusal is passed on.
-MIN_SPAN = timedelta(hours=1)
 API_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 #: Step at which the API timezone's offset is sampled to find DST changes in a window: no zone
 #: changes its offset twice within a day.
@@ -92,12 +91,20 @@ class SpanRule:
             return limit - RESOLUTION
         return api_from + self.span
 
-    def shorter(self) -> SpanRule | None:
-        """The rule to try after the API refused one of this rule's spans, or None below :data:`MIN_SPAN`."""
-        if self.months:
-            return SpanRule(months=0, span=timedelta(days=FALLBACK_SPAN_DAYS))
-        halved = (self.span / 2) // RESOLUTION * RESOLUTION
-        return SpanRule(months=0, span=halved) if halved >= MIN_SPAN else None
+    def shorter(self, api_from: datetime, api_to: datetime) -> SpanRule | None:
+        """
+        The rule to plan by after the API refused ``api_from``..``api_to``; None if no span rule explains it.
+
+        Only a request longer than :data:`FALLBACK_SPAN_DAYS` can break a rule of at least 89
+        days, so only then does a shorter span help; any other refusal is passed on.
+
+        :param api_from: the refused ``filter[from]``, naive wall time.
+        :param api_to: the refused ``filter[to]``, naive wall time.
+        """
+        fallback = SpanRule(months=0, span=timedelta(days=FALLBACK_SPAN_DAYS))
+        if self == fallback or api_to - api_from <= fallback.span:
+            return None
+        return fallback
 
     def describe(self) -> str:
         """Say the rule in words, for the log."""

@@ -15,7 +15,6 @@ from bsg_provider.windows import (
     MAX_FUTURE,
     ceil_to_second,
     plan_windows,
-    to_api_time,
     wall_readings,
 )
 
@@ -161,7 +160,7 @@ def test_consecutive_intervals_partition_the_timeline(points, tz):
 BERLIN = "Europe/Berlin"
 
 
-def _utc(*args):
+def _u(*args):
     return datetime(*args, tzinfo=UTC)
 
 
@@ -169,12 +168,12 @@ def _utc(*args):
     ("start", "end", "bounds"),
     [
         # The hour: [00:30Z, 01:30Z) is 02:30 summer time to 02:30 winter time.
-        (_utc(2026, 10, 25, 0, 30), _utc(2026, 10, 25, 1, 30), ("2026-10-25 01:59:59", "2026-10-25 03:00:00")),
+        (_u(2026, 10, 25, 0, 30), _u(2026, 10, 25, 1, 30), ("2026-10-25 01:59:59", "2026-10-25 03:00:00")),
         # Inside the first 02:xx: to keeps its first reading, which is at or after the end.
-        (_utc(2026, 10, 25, 0, 40), _utc(2026, 10, 25, 0, 50), ("2026-10-25 01:59:59", "2026-10-25 02:50:00")),
+        (_u(2026, 10, 25, 0, 40), _u(2026, 10, 25, 0, 50), ("2026-10-25 01:59:59", "2026-10-25 02:50:00")),
         # Inside the second 02:xx: from keeps its later reading, to moves past the repetition.
-        (_utc(2026, 10, 25, 1, 40), _utc(2026, 10, 25, 1, 50), ("2026-10-25 02:39:59", "2026-10-25 03:00:00")),
-        (_utc(2026, 10, 24, 22), _utc(2026, 10, 25, 22), ("2026-10-24 23:59:59", "2026-10-25 23:00:00")),
+        (_u(2026, 10, 25, 1, 40), _u(2026, 10, 25, 1, 50), ("2026-10-25 02:39:59", "2026-10-25 03:00:00")),
+        (_u(2026, 10, 24, 22), _u(2026, 10, 25, 22), ("2026-10-24 23:59:59", "2026-10-25 23:00:00")),
     ],
 )
 def test_a_repeated_hour_never_gives_an_inverted_or_short_window(start, end, bounds):
@@ -186,26 +185,24 @@ def test_a_repeated_hour_never_gives_an_inverted_or_short_window(start, end, bou
 
 def test_a_skipped_hour_at_the_end_sends_the_first_real_wall_time():
     # 2026-03-29 01:00Z: Berlin jumps from 02:00 to 03:00.
-    (window,) = plan_windows(_utc(2026, 3, 29, 0), _utc(2026, 3, 29, 1), tz=BERLIN, now=NOW).windows
+    (window,) = plan_windows(_u(2026, 3, 29, 0), _u(2026, 3, 29, 1), tz=BERLIN, now=NOW).windows
     assert window.api_bounds(BERLIN) == ("2026-03-29 00:59:59", "2026-03-29 03:00:00")
 
 
-def test_span_rules_shrink_to_88_days_then_halve_down_to_an_hour():
-    rule = CALENDAR_SPAN
-    seen = []
-    while rule is not None:
-        seen.append(rule.describe())
-        rule = rule.shorter()
-    assert seen[:3] == ["3 calendar months", "88 days", "44 days"]
-    assert seen[-1].endswith("hours") or seen[-1].endswith("seconds")
-    assert len(seen) < 15
+def test_only_a_refused_request_longer_than_88_days_shrinks_the_span():
+    long_from, long_to = datetime(2026, 5, 1), datetime(2026, 7, 31, 23, 59, 58)
+    fallback = CALENDAR_SPAN.shorter(long_from, long_to)
+    assert fallback is not None and fallback.describe() == "88 days"
+    # An 88-day request refused, or a short one: no span rule of 89 days or more explains it.
+    assert fallback.shorter(long_from, long_to) is None
+    assert CALENDAR_SPAN.shorter(datetime(2026, 5, 1), datetime(2026, 5, 2)) is None
 
 
 @pytest.mark.parametrize("tz", ZONES)
 def test_after_a_refusal_every_request_fits_any_rule_of_89_days(tz):
-    plan = plan_windows(_utc(2025, 1, 1), _utc(2026, 11, 1), tz=tz, now=NOW)
-    plan = plan.replanned(1, plan.span.shorter())
-    assert plan.windows[:1] == plan_windows(_utc(2025, 1, 1), _utc(2026, 11, 1), tz=tz, now=NOW).windows[:1]
+    plan = plan_windows(_u(2025, 1, 1), _u(2026, 11, 1), tz=tz, now=NOW)
+    plan = plan.replanned(1, CALENDAR_SPAN.shorter(datetime(2026, 1, 1), datetime(2026, 4, 1)))
+    assert plan.windows[:1] == plan_windows(_u(2025, 1, 1), _u(2026, 11, 1), tz=tz, now=NOW).windows[:1]
     zone = ZoneInfo(tz)
     for previous, window in itertools.pairwise(plan.windows):
         assert previous.end == window.start
@@ -218,6 +215,6 @@ def test_after_a_refusal_every_request_fits_any_rule_of_89_days(tz):
 
 
 def test_a_calendar_window_may_exceed_90_days_which_is_what_shrinking_is_for():
-    plan = plan_windows(_utc(2026, 5, 1), _utc(2026, 8, 1), now=NOW)
+    plan = plan_windows(_u(2026, 5, 1), _u(2026, 8, 1), now=NOW)
     api_from, api_to = plan.windows[0].api_walls("UTC")
     assert api_to - api_from > timedelta(days=90)

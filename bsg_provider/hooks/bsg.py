@@ -321,19 +321,18 @@ class BsgHook(BsgBaseHook):
                     if fresh:
                         yield fresh
             except BsgValidationError as exc:
-                shorter = plan.span.shorter() if pages == 0 and is_span_refusal(exc) else None
+                api_from, api_to = window.api_walls(plan.tz)
+                refused = plan.span
+                shorter = refused.shorter(api_from, api_to) if pages == 0 and is_span_refusal(exc) else None
                 if shorter is None:
                     raise
-                api_from, api_to = window.api_bounds(plan.tz)
-                refused = plan.span
                 plan = plan.replanned(index, shorter)
                 progress.plan = self.last_plan = plan
                 self.log.warning(
                     "The API refused filter[from]=%s filter[to]=%s (HTTP 422: %s): its span limit is "
                     "shorter than %s. Reading the rest of the interval in %d window(s) of at most %s; "
                     "nothing is skipped.",
-                    api_from,
-                    api_to,
+                    *window.api_bounds(plan.tz),
                     exc.api_message or "no message",
                     refused.describe(),
                     len(plan.windows) - index,
