@@ -250,8 +250,8 @@ def plan_windows(
 
     now = now or datetime.now(_UTC)
     # Round in UTC: arithmetic on a zoned datetime runs on its wall clock, which a DST change skips.
-    lo = ceil_to_second(start.astimezone(_UTC))
-    hi = min(ceil_to_second(end.astimezone(_UTC)), future_limit(now).astimezone(_UTC))
+    lo = ceil_to_second(_as_utc(start))
+    hi = min(ceil_to_second(_as_utc(end)), _as_utc(future_limit(now)))
     return WindowPlan(
         requested_start=start,
         requested_end=end,
@@ -317,8 +317,15 @@ def request_walls(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[datet
     return api_from, api_to
 
 
+def _as_utc(moment: datetime) -> datetime:
+    """A plain ``datetime`` in UTC: pendulum's subclass does its own thing with ``replace(tzinfo=)``."""
+    u = moment.astimezone(_UTC)
+    return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=_UTC)
+
+
 def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.astimezone(zone).replace(tzinfo=None, fold=0)
+    w = moment.astimezone(zone)
+    return datetime(w.year, w.month, w.day, w.hour, w.minute, w.second, w.microsecond)
 
 
 def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:

@@ -218,3 +218,13 @@ def test_a_calendar_window_may_exceed_90_days_which_is_what_shrinking_is_for():
     plan = plan_windows(_u(2026, 5, 1), _u(2026, 8, 1), now=NOW)
     api_from, api_to = plan.windows[0].api_walls("UTC")
     assert api_to - api_from > timedelta(days=90)
+
+
+def test_pendulum_bounds_plan_like_datetimes():
+    # Airflow's data intervals are pendulum DateTimes, whose replace(tzinfo=...) differs from datetime's.
+    start = pendulum.datetime(2026, 10, 1, tz="Europe/Berlin")
+    plain = datetime(2026, 10, 1, tzinfo=ZoneInfo("Europe/Berlin"))
+    for tz in ("UTC", BERLIN):
+        got = plan_windows(start, start.add(months=5), tz=tz, now=NOW, span=CALENDAR_SPAN)
+        want = plan_windows(plain, plain + timedelta(days=151), tz=tz, now=NOW)
+        assert got.windows == want.windows
