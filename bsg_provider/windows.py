@@ -393,7 +393,8 @@ def _split(lo: datetime, hi: datetime, zone: ZoneInfo, span: SpanRule) -> tuple[
     windows: list[Window] = []
     cursor = lo
     while cursor < hi:
-        nxt = min(_latest_end(cursor, zone, span), hi)
+        nxt = _latest_end(cursor, zone, span)
+        nxt = hi if nxt >= hi else _day_start(cursor, nxt, zone, span)
         windows.append(Window(cursor, nxt))
         cursor = nxt
     return tuple(windows)
@@ -416,6 +417,20 @@ def _latest_end(start: datetime, zone: ZoneInfo, span: SpanRule) -> datetime:
             break
         end = max(end - excess, start + RESOLUTION)
     return end
+
+
+def _day_start(start: datetime, end: datetime, zone: ZoneInfo, span: SpanRule) -> datetime:
+    """
+    ``end`` moved back to the start of its day on the API's wall clock, when that still leaves a day.
+
+    Only for readable logs and round windows; the exactness does not depend on it.
+    """
+    wall = _wall(end, zone)
+    midnight = min(wall_readings(datetime(wall.year, wall.month, wall.day), zone))
+    if midnight - start < timedelta(days=1) or midnight >= end:
+        return end
+    api_from, api_to = request_walls(start, midnight, zone)
+    return midnight if api_to <= span.latest_to(api_from) else end
 
 
 def _describe_span(span: timedelta) -> str:

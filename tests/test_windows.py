@@ -44,16 +44,19 @@ def test_bounds_render_in_the_api_timezone():
 
 def test_seven_months_split_into_three_windows_a_request_under_three_calendar_months():
     plan = plan_windows(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 8, 1, tzinfo=UTC), now=NOW)
-    assert [(w.start.month, w.end.month) for w in plan.windows] == [(1, 3), (3, 6), (6, 8)]
-    # from 2025-12-31 23:59:59 + 3 months = 2026-03-31 23:59:59: to stays a second under it.
-    assert plan.windows[0].api_bounds("UTC") == ("2025-12-31 23:59:59", "2026-03-31 23:59:58")
-    assert plan.windows[0].end == datetime(2026, 3, 31, 23, 59, 58, tzinfo=UTC)
+    # from 2025-12-31 23:59:59 + 3 months = 2026-03-31 23:59:59, so to stays under it: the
+    # window ends at the last midnight before, 2026-03-31 00:00.
+    assert [w.api_bounds("UTC") for w in plan.windows] == [
+        ("2025-12-31 23:59:59", "2026-03-31 00:00:00"),
+        ("2026-03-30 23:59:59", "2026-06-30 00:00:00"),
+        ("2026-06-29 23:59:59", "2026-08-01 00:00:00"),
+    ]
 
 
 def test_month_end_start_clamps_like_the_calendar():
     plan = plan_windows(datetime(2025, 12, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC), now=NOW)
     # from 2025-11-30 23:59:59 + 3 months clamps to 2026-02-28 23:59:59.
-    assert plan.windows[0].end == datetime(2026, 2, 28, 23, 59, 58, tzinfo=UTC)
+    assert plan.windows[0].end == datetime(2026, 2, 28, tzinfo=UTC)
 
 
 def test_sub_second_bounds_round_up_so_consecutive_intervals_meet():
@@ -96,7 +99,7 @@ def test_dst_gap_at_the_three_month_mark_keeps_the_window_legal():
     plan = plan_windows(start, start + timedelta(days=120), tz="Europe/Berlin", now=NOW)
     api_from, api_to = plan.windows[0].api_bounds("Europe/Berlin")
     assert api_from == "2025-12-29 02:29:59"
-    assert api_to == "2026-03-29 01:29:58"
+    assert api_to == "2026-03-29 00:00:00"
     assert _api_span_ok(api_from, api_to)
 
 
