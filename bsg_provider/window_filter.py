@@ -16,11 +16,12 @@ is compared as text, which orders like the instants it names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bsg_provider.errors import BsgAssumptionError
-from bsg_provider.windows import API_TIME_FORMAT, Window, api_zone, offset_changes, wall_readings
+from bsg_provider.windows import API_TIME_FORMAT, RESOLUTION, Window, api_zone, offset_changes, wall_readings
 
 #: The command docs/api-assumptions.md tells users to run when an assumption fails.
 CHECK_API_COMMAND = "python -m bsg_provider.check_api --conn-id {conn_id}"
@@ -74,9 +75,13 @@ class WindowFilter:
         from_earliest = min(wall_readings(api_from, zone))
         to_latest = max(wall_readings(api_to, zone))
         text = None
-        if len(wall_readings(api_from, zone)) == len(wall_readings(api_to, zone)) == 1 and not offset_changes(
-            from_earliest, to_latest, zone
-        ):
+        # Wall times order like instants unless the clock is set back in between (a spring-forward
+        # only skips wall times): then a plain timestamp is compared as text.
+        set_back = any(
+            _offset(change, zone) < _offset(change - RESOLUTION, zone)
+            for change in offset_changes(from_earliest, to_latest, zone)
+        )
+        if len(wall_readings(api_from, zone)) == len(wall_readings(api_to, zone)) == 1 and not set_back:
             text = (
                 api_from.strftime(API_TIME_FORMAT),
                 api_to.strftime(API_TIME_FORMAT),
@@ -187,6 +192,10 @@ class WindowFilter:
             "would mix campaign types. " + self._advice(),
             assumption="filter_type",
         )
+
+
+def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta(0)
 
 
 def _parse(value: Any) -> datetime | None:
