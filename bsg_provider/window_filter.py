@@ -37,8 +37,10 @@ class _Bounds:
     window: Window
     api_from: datetime
     api_to: datetime
-    # Text forms, when a plain timestamp can be compared as text (no offset change near the window).
-    text: tuple[str, str, str, str] | None
+    # Text forms of the four walls, when a plain timestamp can be compared as text.
+    text: tuple[str, ...] | None
+    # The repeated wall times (from, to excluded) near the window, whose text names two instants.
+    repeated: tuple[str, str] | None
     from_earliest: datetime
     to_latest: datetime
 
@@ -74,21 +76,25 @@ class WindowFilter:
         api_from, api_to = window.api_walls(self.tz)
         from_earliest = min(wall_readings(api_from, zone))
         to_latest = max(wall_readings(api_to, zone))
-        text = None
-        # Wall times order like instants unless the clock is set back in between (a spring-forward
-        # only skips wall times): then a plain timestamp is compared as text.
-        set_back = any(
-            _offset(change, zone) < _offset(change - RESOLUTION, zone)
+        text = repeated = None
+        # Wall times that name one instant order like their instants, even across one setting
+        # back of the clock (the repeated wall times lie between those before and after it), so
+        # a plain timestamp outside the repeated stretch is compared as text.
+        set_backs = [
+            change
             for change in offset_changes(from_earliest, to_latest, zone)
-        )
-        if len(wall_readings(api_from, zone)) == len(wall_readings(api_to, zone)) == 1 and not set_back:
-            text = (
-                api_from.strftime(API_TIME_FORMAT),
-                api_to.strftime(API_TIME_FORMAT),
-                window.start.astimezone(zone).strftime(API_TIME_FORMAT),
-                window.end.astimezone(zone).strftime(API_TIME_FORMAT),
-            )
-        self._bounds = _Bounds(window, api_from, api_to, text, from_earliest, to_latest)
+            if _offset(change, zone) < _offset(change - RESOLUTION, zone)
+        ]
+        walls = (api_from, api_to, _wall(window.start, zone), _wall(window.end, zone))
+        if len(set_backs) <= 1 and all(len(wall_readings(wall, zone)) == 1 for wall in walls):
+            text = tuple(wall.strftime(API_TIME_FORMAT) for wall in walls)
+            if set_backs:
+                back = set_backs[0]
+                repeated = (
+                    _wall(back, zone).strftime(API_TIME_FORMAT),
+                    (_wall(back - RESOLUTION, zone) + RESOLUTION).strftime(API_TIME_FORMAT),
+                )
+        self._bounds = _Bounds(window, api_from, api_to, text, repeated, from_earliest, to_latest)
 
     def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """
@@ -102,13 +108,20 @@ class WindowFilter:
             raise RuntimeError("WindowFilter.window() must be called before keep()")
         campaign_type = self.campaign_type
         text = bounds.text
+        repeated = bounds.repeated
         kept: list[dict[str, Any]] = []
         for record in records:
             message_type = record.get("message_type")
             if message_type is not None and message_type != campaign_type:
                 raise self._wrong_type(record)
             created = record.get("created_at")
-            if text is not None and type(created) is str and len(created) == 19 and created[10] == " ":
+            if (
+                text is not None
+                and type(created) is str
+                and len(created) == 19
+                and created[10] == " "
+                and (repeated is None or not repeated[0] <= created < repeated[1])
+            ):
                 if not text[0] <= created <= text[1]:
                     raise self._outside(record)
                 if text[2] <= created < text[3]:
@@ -192,6 +205,10 @@ class WindowFilter:
             "would mix campaign types. " + self._advice(),
             assumption="filter_type",
         )
+
+
+def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None)
 
 
 def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
