@@ -128,18 +128,7 @@ instants = st.datetimes(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(
-    reading=readings,
-    tz=st.sampled_from(ZONES),
-    with_offset=st.booleans(),
-    cuts=st.lists(instants, min_size=2, max_size=4, unique=True),
-    created=st.lists(instants, min_size=1, max_size=20),
-    on_cuts=st.booleans(),
-)
-def test_every_reading_gives_each_campaign_to_exactly_one_interval(
-    reading, tz, with_offset, cuts, created, on_cuts
-):
+def _exactly_once(reading, tz, with_offset, cuts, created, on_cuts):
     zone = ZoneInfo(tz)
     cuts = sorted(c.replace(microsecond=0) for c in cuts)
     if on_cuts:
@@ -153,6 +142,7 @@ def test_every_reading_gives_each_campaign_to_exactly_one_interval(
         f = WindowFilter(tz=tz, campaign_type="sms")
         for window in plan_windows(lo, hi, tz=tz, now=NOW).windows:
             walls = window.api_walls(tz)
+            assert walls[0] < walls[1], "never an inverted window"
             f.window(window)
             page = [
                 _campaign(i, _render(c, zone, with_offset))
@@ -170,6 +160,42 @@ def test_every_reading_gives_each_campaign_to_exactly_one_interval(
             assert counts[i] >= (1 if inside else 0), "never lost"
         else:
             assert counts[i] == 1, (c, counts[i])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    reading=readings,
+    tz=st.sampled_from(ZONES),
+    with_offset=st.booleans(),
+    cuts=st.lists(instants, min_size=2, max_size=4, unique=True),
+    created=st.lists(instants, min_size=1, max_size=20),
+    on_cuts=st.booleans(),
+)
+def test_every_reading_gives_each_campaign_to_exactly_one_interval(
+    reading, tz, with_offset, cuts, created, on_cuts
+):
+    _exactly_once(reading, tz, with_offset, cuts, created, on_cuts)
+
+
+#: Around Berlin's changes of 2026: 03-29 01:00Z (02:00 skipped) and 10-25 01:00Z (02:00-02:59 twice).
+near_changes = st.one_of(
+    *(
+        st.datetimes(min_value=lo, max_value=lo + timedelta(hours=6), timezones=st.just(UTC))
+        for lo in (datetime(2026, 3, 28, 22), datetime(2026, 10, 24, 22))
+    )
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reading=readings,
+    with_offset=st.booleans(),
+    cuts=st.lists(near_changes, min_size=2, max_size=5, unique=True),
+    created=st.lists(near_changes, min_size=1, max_size=30),
+    on_cuts=st.booleans(),
+)
+def test_every_reading_across_dst_changes_loses_nothing(reading, with_offset, cuts, created, on_cuts):
+    _exactly_once(reading, "Europe/Berlin", with_offset, cuts, created, on_cuts)
 
 
 def _render_wall(created, zone):
