@@ -146,3 +146,39 @@ def test_a_daily_dag_under_the_strict_reading_writes_each_day_once(
     assert set(written) == strict_simulator.ground_truth_ids(
         datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
     )
+
+
+@pytest.mark.parametrize("timestamp_format", ["iso", "plain"])
+def test_hourly_files_across_the_repeated_hour_lose_nothing(monkeypatch, tmp_path, timestamp_format):
+    """Berlin's 2026-10-25: hourly files hold every campaign; with an offset, each exactly once."""
+    with BsgSimulator(
+        campaigns=20,
+        seed=6,
+        api_key="test_dst_key_0002",
+        now=NOW,
+        timezone="Europe/Berlin",
+        timestamp_format=timestamp_format,
+        from_bound="exclusive",
+        to_bound="exclusive",
+    ) as sim:
+        name, value = bsg_connection_env(
+            "bsg_berlin", host=sim.url, api_key=sim.api_key, api_timezone="Europe/Berlin", **FAST_RETRY_EXTRAS
+        )
+        monkeypatch.setenv(name, value)
+        first = datetime(2026, 10, 24, 23, 30, tzinfo=UTC)
+        for minute in range(0, 3 * 60, 7):
+            sim.add_campaign(first + timedelta(minutes=minute))
+        cuts = [first + timedelta(hours=h) for h in range(4)]
+        written = []
+        for lo, hi in itertools.pairwise(cuts):
+            path = tmp_path / f"{lo:%H%M}.jsonl"
+            BsgExtractCampaignsOperator(
+                task_id="extract", output_path=f"file://{path}", bsg_conn_id="bsg_berlin", start=lo, end=hi
+            ).execute({})
+            ids = _ids(path)
+            assert sim.ground_truth_ids(lo, hi) <= set(ids)
+            written.extend(ids)
+        assert set(written) == sim.ground_truth_ids(cuts[0], cuts[-1])
+        if timestamp_format == "iso":
+            assert len(written) == len(set(written))
+        assert all(r.status == 200 for r in sim.requests)
