@@ -25,12 +25,22 @@ import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .endpoints import Response, json_response, message
+from .endpoints import Response, json_response, message, method_not_allowed
 
 if TYPE_CHECKING:
     from .server import BsgSimulator
 
 _CAMPAIGN = re.compile(r"\A/_simulator/campaigns/([0-9]{1,18})(/status|/created-at)?\Z")
+_METHODS = {
+    "/_simulator/faults": "GET, POST, DELETE",
+    "/_simulator/campaigns": "POST",
+    "/_simulator/stats": "GET",
+    "/_simulator/requests": "DELETE",
+    "/_simulator/ground-truth": "GET",
+    "/_simulator/now": "GET",
+    "/_simulator/config": "GET",
+}
+_CAMPAIGN_METHODS = {None: "DELETE", "/status": "POST", "/created-at": "GET"}
 
 
 def parse_iso(text: str) -> datetime:
@@ -83,7 +93,7 @@ def handle_control(
         return _dispatch(sim, method, path.rstrip("/"), params, body)
     except KeyError as exc:
         return message(404, f"Unknown campaign {exc}")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: dates past year 1 or 9999
         return message(400, str(exc))
 
 
@@ -133,4 +143,8 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
         if match is not None and not match.group(2) and method == "DELETE":
             sim.delete_campaign(int(match.group(1)))
             return json_response(200, {"deleted": int(match.group(1))})
+    match = _CAMPAIGN.match(path)
+    allow = _CAMPAIGN_METHODS[match.group(2)] if match is not None else _METHODS.get(path)
+    if allow is not None:
+        return method_not_allowed(allow)
     return message(404, "Unknown simulator control endpoint")

@@ -100,8 +100,11 @@ def _date(
             micros = wall_to_us(wall, tz)
     if micros is None and "iso" in formats:
         micros = parse_iso_filter(raw)
-    if micros is None or not MIN_US <= micros <= MAX_US:
+    if micros is None:
         errors[name] = [f"The {name} does not match {_FORMAT_NAMES[formats]} or is not a valid date."]
+        return None
+    if not MIN_US <= micros <= MAX_US:
+        errors[name] = [f"The {name} must be a date between 1000-01-02 and 9999-12-30."]
         return None
     return micros
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import socketserver
 import struct
@@ -29,6 +30,12 @@ from .timeutil import US, SimClock, floor_epoch, floor_us, require_aware, us_to_
 
 _MAX_BODY = 1 << 20
 _RESET = Response(0, b"")
+_LENGTH = re.compile(r"\A[0-9]{1,18}\Z")
+_CHUNK_SIZE = re.compile(rb"\A([0-9A-Fa-f]{1,8})(;[^\r\n]*)?\r?\n\Z")
+
+
+class _MalformedBody(Exception):
+    """The request body's framing is broken: answer 400 and close (the stream is out of sync)."""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -44,44 +51,61 @@ class _Handler(BaseHTTPRequestHandler):
         # Silent on purpose: the base class would resolve client names and print to stderr.
         return
 
-    def do_GET(self) -> None:
-        self._dispatch()
+    def __getattr__(self, name: str) -> Any:
+        # BaseHTTPRequestHandler looks up do_<METHOD>: every method gets routed, and a method a
+        # path does not define is a JSON 405 with Allow rather than the base class's HTML 501.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
-    def do_POST(self) -> None:
-        self._dispatch()
+    def send_error(self, code: int, message_text: str | None = None, explain: str | None = None) -> None:
+        """The base class's error answers (bad request line, header too long...), as JSON.
 
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
+        :param code: HTTP status.
+        :param message_text: short reason.
+        :param explain: longer explanation (not sent).
+        """
+        self.close_connection = True
+        reason = message_text or self.responses.get(code, ("Error",))[0]
+        self._send(message(code, reason))
 
     def _read_body(self) -> bytes | None:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            return self._read_chunked()
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if not 0 <= length <= _MAX_BODY:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._read_chunked()
+            raw = (self.headers.get("Content-Length") or "0").strip()
+            length = int(raw) if _LENGTH.match(raw) else -1
+            if not 0 <= length <= _MAX_BODY:
+                raise _MalformedBody("Bad Content-Length")
+            body = self.rfile.read(length) if length else b""
+            if len(body) != length:
+                raise _MalformedBody("The body ended before its Content-Length")
+            return body
+        except _MalformedBody as exc:
             self.close_connection = True
-            self._send(message(400, "Bad Content-Length"))
+            self._send(message(400, str(exc)))
             return None
-        return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes:
         chunks = []
+        total = 0
         while True:
-            size = int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16)
+            match = _CHUNK_SIZE.match(self.rfile.readline(1024))
+            if match is None:
+                raise _MalformedBody("Malformed chunked body: a chunk size is not a hexadecimal number")
+            size = int(match.group(1), 16)
             if size == 0:
-                while self.rfile.readline(1024).strip():
-                    pass
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
+                for _ in range(100):  # trailer fields, up to the empty line
+                    if not self.rfile.readline(1024).strip():
+                        return b"".join(chunks)
+                raise _MalformedBody("Malformed chunked body: too many trailer lines")
+            total += size
+            if total > _MAX_BODY:
+                raise _MalformedBody("Chunked body too large")
+            chunk = self.rfile.read(size)
+            if len(chunk) != size or self.rfile.readline(1024).strip():
+                raise _MalformedBody("Malformed chunked body: a chunk is shorter or longer than its size")
+            chunks.append(chunk)
 
     def _dispatch(self) -> None:
         sim = self.server.sim
@@ -92,7 +116,12 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         if path == "/_simulator" or path.startswith("/_simulator/"):
-            self._send(handle_control(sim, self.command, path, params, body))
+            try:
+                control = handle_control(sim, self.command, path, params, body)
+            except Exception:  # as below: a simulator bug answers 500 and the server keeps serving
+                traceback.print_exc(file=sys.stderr)
+                control = message(500, "Server Error")
+            self._send(control)
             return
         endpoint, arg = route(self.command, path)
         record = sim.log.open(self.command, path, params, endpoint)
@@ -161,7 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         lines.extend(f"{name}: {value}" for name, value in response.headers)
         if self.close_connection:
             lines.append("Connection: close")
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + response.body)
+        # A HEAD answer has the headers of the body it would have had, and no body.
+        body = b"" if getattr(self, "command", None) == "HEAD" else response.body
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
 
 class _Server(ThreadingHTTPServer):
@@ -388,7 +419,8 @@ class BsgSimulator:
     def ground_truth(
         self, start: datetime, end: datetime, campaign_type: str = "sms"
     ) -> list[dict[str, Any]]:
-        """Campaigns with ``start <= created_at < end``, sorted by id, rendered as of now.
+        """Campaigns with ``start <= created_at < end`` (the stored value, at full precision), sorted
+        by id, rendered as of now.
 
         :param start: aware start, included.
         :param end: aware end, excluded.
@@ -398,7 +430,9 @@ class BsgSimulator:
         return [self.dataset.to_dict(c, now) for c in self._window(start, end, campaign_type)]
 
     def ground_truth_ids(self, start: datetime, end: datetime, campaign_type: str = "sms") -> set[int]:
-        """Ids of :meth:`ground_truth`.
+        """Ids of the campaigns whose stored ``created_at`` lies in the half-open ``[start, end)``.
+
+        What an extraction of that interval must return, whatever the readings in force.
 
         :param start: aware start, included.
         :param end: aware end, excluded.

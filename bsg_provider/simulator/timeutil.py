@@ -25,10 +25,8 @@ _ISO_DATETIME = re.compile(
     r"\A([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})\Z"
 )
-#: Filter dates outside MySQL's DATETIME range (years 1000..9999) are refused, not computed on.
-MIN_WALL = datetime(1000, 1, 1)
-MAX_WALL = datetime(9999, 12, 31, 23, 59, 59, 999999)
-# Instants a filter may name: a day inside that range, so offsets and spans stay computable.
+# Instants a filter may name: a day inside MySQL's DATETIME range (years 1000..9999), so offsets
+# and spans stay computable; the listing refuses others with a 422.
 MIN_US = (datetime(1000, 1, 2) - _NAIVE_EPOCH) // _MICRO
 MAX_US = (datetime(9999, 12, 30) - _NAIVE_EPOCH) // _MICRO
 
@@ -84,7 +82,7 @@ def parse_iso_filter(text: str) -> int | None:
     a space instead of ``T`` and up to six fraction digits.
 
     :param text: the query parameter value.
-    :return: epoch microseconds, or None when the text is not such a date-time or out of range.
+    :return: epoch microseconds, or None when the text is not such a date-time.
     """
     match = _ISO_DATETIME.match(text)
     if match is None:
@@ -94,8 +92,6 @@ def parse_iso_filter(text: str) -> int | None:
         wall = datetime(*(int(part) for part in fields), int((fraction or "0").ljust(6, "0")))
     except ValueError:
         return None
-    if not MIN_WALL <= wall <= MAX_WALL:
-        return None
     offset = 0
     if zone != "Z":
         digits = zone[1:].replace(":", "")
@@ -103,8 +99,7 @@ def parse_iso_filter(text: str) -> int | None:
         if hours > 23 or minutes > 59:
             return None
         offset = (hours * 60 + minutes) * 60 * US * (-1 if zone[0] == "-" else 1)
-    micros = (wall - _NAIVE_EPOCH) // _MICRO - offset
-    return micros if MIN_US <= micros <= MAX_US else None
+    return (wall - _NAIVE_EPOCH) // _MICRO - offset
 
 
 def wall_to_us(wall: datetime, tz: tzinfo) -> int:
@@ -141,7 +136,7 @@ def parse_api_datetime(text: str) -> datetime | None:
         wall = datetime(*(int(part) for part in match.groups()))
     except ValueError:
         return None
-    return wall if MIN_WALL <= wall <= MAX_WALL else None
+    return wall
 
 
 def wall_to_epoch(wall: datetime, tz: tzinfo) -> int:
@@ -167,7 +162,7 @@ def epoch_to_wall(seconds: int, tz: tzinfo) -> datetime:
 def sub_months(wall: datetime, months: int) -> datetime:
     """Calendar-month subtraction clamped to the month's last day (May 31 - 3 months = Feb 29).
 
-    :param wall: naive wall-clock datetime (year 1000 or later, so the result exists).
+    :param wall: naive wall-clock datetime (the result must be year 1 or later).
     :param months: number of months to go back.
     """
     index = wall.year * 12 + wall.month - 1 - months
