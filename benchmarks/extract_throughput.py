@@ -8,6 +8,7 @@ variants). Both run in this process, interleaved, against one simulator in its o
 the table shows the median records/second of several runs and the ratio.
 
 Usage: ``.venv/bin/python benchmarks/extract_throughput.py [--campaigns 200000] [--runs 3]``
+(from a worktree, ``PYTHONPATH=.`` makes it import that worktree's package).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def baseline(url: str, windows, out: Path, gz: bool) -> int:
     opener = gzip.open if gz else open
     count = 0
     with opener(out, "wt", encoding="utf-8") as fh:
-        for api_from, api_to in windows:
+        for api_from, api_to, keep_from, keep_to in windows:
             offset = 0
             while True:
                 params = {
@@ -53,8 +54,10 @@ def baseline(url: str, windows, out: Path, gz: bool) -> int:
                 }
                 body = session.get(f"{url}/api/campaigns", params=params, timeout=60).json()
                 for record in body["data"]:
-                    fh.write(json.dumps(record) + "\n")
-                count += len(body["data"])
+                    # Requests ask for a second more on each side; keep [start, end) as the provider does.
+                    if keep_from <= record["created_at"] < keep_to:
+                        fh.write(json.dumps(record) + "\n")
+                        count += 1
                 offset += len(body["data"])
                 if not body["data"] or offset >= body["meta"]["page"]["total"]:
                     break
@@ -90,13 +93,17 @@ def main() -> None:
     ):
         os.environ.update(connection_env("bsg_bench", url))
         from bsg_provider.hooks.bsg import BsgHook
+        from bsg_provider.windows import to_api_time
 
         hook = BsgHook("bsg_bench")
         import pendulum
 
         end = pendulum.now("UTC").start_of("second")
         start = end - timedelta(days=361)
-        windows = [w.api_bounds("UTC") for w in hook.plan(start, end).windows]
+        windows = [
+            (*w.api_bounds("UTC"), to_api_time(w.start, "UTC"), to_api_time(w.end, "UTC"))
+            for w in hook.plan(start, end).windows
+        ]
         baseline(url, windows, Path(tmp) / "warm.jsonl", False)  # warm the simulator's render cache
 
         rows = []

@@ -41,6 +41,8 @@ MAX_PAGE_SIZE = 500
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 _fast_decode = msgspec.json.Decoder().decode
+#: ``meta.page`` keys the spec lets the API leave out.
+_OPTIONAL_PAGE_KEYS = frozenset({"offset"})
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,13 @@ class CampaignPage:
 
     :param records: the campaigns, as the API sent them.
     :param total: ``meta.page.total``: campaigns matching the filter.
-    :param offset: ``meta.page.offset`` as the API reported it.
+    :param offset: ``meta.page.offset`` as the API reported it; None when it left it out.
     :param limit: ``meta.page.limit`` as the API reported it.
     """
 
     records: list[dict[str, Any]]
     total: int
-    offset: int
+    offset: int | None
     limit: int
 
 
@@ -193,8 +195,9 @@ def list_campaigns_request(
     """
     ``GET /api/campaigns`` for one page of one window, sorted by id ascending.
 
-    :param api_from: inclusive lower bound, ``yyyy-mm-dd hh:mm:ss`` in the API timezone.
-    :param api_to: inclusive upper bound, same format.
+    :param api_from: lower bound, ``yyyy-mm-dd hh:mm:ss`` in the API timezone (inclusive or
+        exclusive: :meth:`~bsg_provider.windows.Window.api_bounds` is exact either way).
+    :param api_to: upper bound, same format.
     :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
     :param offset: records to skip.
     :param limit: page size, 30..500.
@@ -328,6 +331,22 @@ def read_answer(
     raise BsgApiError(f"BSG One API answered HTTP {status} to {where}: {detail.rstrip('.')}.", **kwargs)
 
 
+#: The fields a 422 names when it refuses a window's span (or its dates).
+_SPAN_FIELDS = frozenset({"filter[from]", "filter[to]"})
+
+
+def is_span_refusal(error: BsgValidationError) -> bool:
+    """
+    Whether a 422 to a list request may be refusing the window's span, so a shorter one may pass.
+
+    The vendor documents no error text, so any 422 naming ``filter[from]`` or ``filter[to]``
+    counts, and one naming no field at all; one naming another field does not.
+
+    :param error: the 422 the first page of a window got.
+    """
+    return not error.errors or bool(_SPAN_FIELDS & error.errors.keys())
+
+
 def _decode_json(request: ApiRequest, status: int, body: bytes, content_type: str | None) -> Any:
     if content_type is not None and "json" not in content_type.lower():
         raise BsgMalformedResponseError(
@@ -416,12 +435,17 @@ def parse_campaign_page(payload: Any) -> CampaignPage:
     page = meta.get("page") if isinstance(meta, Mapping) else None
     if not isinstance(page, Mapping):
         raise _malformed("list", "no 'meta.page' object")
-    numbers = {}
+    numbers: dict[str, int | None] = {}
     for key in ("total", "offset", "limit"):
         value = page.get(key)
+        if value is None and key in _OPTIONAL_PAGE_KEYS:
+            # The spec's MetaPage gives offset a default (0), so an API may leave it out; paging
+            # never reads it (the offset asked for is ours).
+            numbers[key] = None
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise _malformed("list", f"meta.page.{key} = {value!r}, not a non-negative integer")
         numbers[key] = value
     for record in data:
         check_campaign(record, "list")
-    return CampaignPage(records=data, **numbers)
+    return CampaignPage(records=data, **numbers)  # type: ignore[arg-type]

@@ -84,3 +84,18 @@ class BsgMalformedResponseError(BsgRetryableError):
 
 class BsgPagingError(BsgError):
     """The API's paging did not settle (its total kept changing, or pages did not add up)."""
+
+
+class BsgAssumptionError(BsgError):
+    """
+    The API answered something an assumption of docs/api-assumptions.md rules out.
+
+    Not retried: the same request would get the same answer. Nothing is written.
+
+    :param message: which assumption, the evidence and what to do.
+    :param assumption: a short name of the assumption (``filter_field``, ``filter_type``...).
+    """
+
+    def __init__(self, message: str, *, assumption: str) -> None:
+        super().__init__(message)
+        self.assumption = assumption

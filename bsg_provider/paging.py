@@ -1,13 +1,17 @@
 """
 Offset paging through one window, safe against rows that appear or vanish mid-way.
 
-The API pages by offset over a live table. A row deleted from a page already read
-shifts every later row one place to the left, so the next offset skips one; a row
-inserted shifts them right, so one comes twice. Both change ``meta.page.total``.
-:class:`WindowPager` notices the change, reads the window again from the start and
-passes on only ids it has not passed on before. A delete and an insert between the same two
-pages keep the total; in windows that can gain rows, pages overlap by one row to see them.
-It is pure: the hook and any other client drive it with the pages they fetch.
+The API pages by offset over a live table, sorted by id ascending. A row deleted from a
+page already read shifts every later row one place to the left, so the next offset skips
+one. :class:`WindowPager` notices the change of ``meta.page.total``, reads the window again
+from the start and passes on only ids it has not passed on before. A new campaign gets a
+higher id than every existing one, so it is appended after the rows read and shifts none
+of them: in windows that can gain rows (the live ones, whose pages overlap by one row), a
+grown total whose boundary row is still in place is simply followed, so a busy account
+that creates a campaign before every request is read to the end without a rescan. A
+shift there (a delete, or a delete and an insert that keep the total) moves the boundary
+row, and the window is read again. It is pure: the hook and any other client drive it
+with the pages they fetch.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class WindowPager:
         self.done = False
         self.pages = 0
         self.rescans = 0
+        #: Pages whose total had grown with the rows already read still in place (no rescan needed).
+        self.grew = 0
         # Ids passed on so far, sorted; 8 bytes each, and only for the current window.
         self._emitted: array[int] = array("q")
         # Rows of the current pass in ascending id order: a consistent pass holds exactly `total`.
@@ -84,13 +90,19 @@ class WindowPager:
             )
         overlapped = self._overlapping
         fresh = self._fresh(records)
+        boundary_held = not overlapped or (bool(records) and records[0]["id"] == self._boundary_id)
         if self.total is None:
             self.total = page.total
+        elif page.total > self.total and overlapped and boundary_held:
+            # Rows were added, and the row before this page is still where it was: with
+            # sort=id asc new campaigns (higher ids) come after every row read, so nothing shifted.
+            self.total = page.total
+            self.grew += 1
         elif page.total != self.total:
             self._rescan(f"its total changed from {self.total} to {page.total} while paging")
             self.total = page.total
             return fresh
-        if overlapped and (not records or records[0]["id"] != self._boundary_id):
+        if not boundary_held:
             self._rescan("the row at a page boundary moved (rows were removed and added between pages)")
             return fresh
         if records and not fresh and self.rescans == 0:

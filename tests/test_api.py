@@ -238,3 +238,26 @@ def test_a_redirect_is_reported_with_where_to_point_the_connection():
         in str(info.value)
     )
     assert not isinstance(info.value, BsgRetryableError)
+
+
+def test_a_page_without_meta_page_offset_is_accepted_and_other_gaps_are_not():
+    page = api.parse_campaign_page({"data": [{"id": 1}], "meta": {"page": {"total": 1, "limit": 30}}})
+    assert (page.total, page.offset, page.limit) == (1, None, 30)
+    with pytest.raises(BsgMalformedResponseError, match=r"meta.page.limit = None"):
+        api.parse_campaign_page({"data": [], "meta": {"page": {"total": 0, "offset": 0}}})
+    with pytest.raises(BsgMalformedResponseError, match=r"meta.page.offset = -1"):
+        api.parse_campaign_page({"data": [], "meta": {"page": {"total": 0, "offset": -1, "limit": 30}}})
+
+
+@pytest.mark.parametrize(
+    ("errors", "span"),
+    [
+        ({}, True),
+        ({"filter[from]": ["too long"]}, True),
+        ({"filter[to]": ["x"]}, True),
+        ({"page[limit]": ["x"]}, False),
+    ],
+)
+def test_which_422s_may_be_a_span_refusal(errors, span):
+    error = BsgValidationError("refused", status=422, errors=errors, endpoint="list")
+    assert api.is_span_refusal(error) is span

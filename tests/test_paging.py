@@ -145,3 +145,36 @@ def test_overlapping_pages_cost_one_row_each_and_stop_at_the_total():
     out, pager = drain(Table(range(1, 1001)), 100, overlap=True)
     assert out == list(range(1, 1001))
     assert pager.pages == 11 and pager.rescans == 0
+
+
+def test_rows_appended_before_every_page_of_a_live_window_need_no_rescan():
+    """A busy account: a new campaign (higher id) before every request; nothing read shifts."""
+
+    def append(pages, t):
+        t.ids.append(max(t.ids) + 1)
+
+    table = Table(range(1, 301))
+    out, pager = drain(table, 30, append, overlap=True)
+    assert pager.rescans == 0 and pager.grew > 0
+    assert set(range(1, 301)) <= set(out) and len(out) == len(set(out))
+
+
+def test_a_total_that_drops_in_a_live_window_still_rescans():
+    def delete(pages, t):
+        if pages == 2:
+            t.ids.remove(5)
+            t.ids.append(max(t.ids) + 1)
+            t.ids.append(max(t.ids) + 1)
+
+    out, pager = drain(Table(range(1, 201)), 30, delete, overlap=True)
+    assert pager.rescans == 1, "the total grew, but the boundary row moved"
+    assert set(range(1, 201)) - {5} <= set(out)
+
+
+def test_a_grown_total_in_a_past_window_is_read_again():
+    def append(pages, t):
+        if pages == 1:
+            t.ids.append(max(t.ids) + 1)
+
+    out, pager = drain(Table(range(1, 101)), 30, append)
+    assert pager.rescans == 1 and set(out) == set(range(1, 102))

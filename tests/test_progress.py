@@ -41,15 +41,15 @@ def test_lines_say_where_the_extraction_stands(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == (
         "Extracting sms campaigns created in [2026-01-01T00:00:00+00:00, 2026-05-01T00:00:00+00:00) in 2 "
-        "window(s): 1: [2026-01-01T00:00:00+00:00, 2026-04-01T00:00:00+00:00); "
-        "2: [2026-04-01T00:00:00+00:00, 2026-05-01T00:00:00+00:00)"
+        "window(s): 1: [2026-01-01T00:00:00+00:00, 2026-03-31T00:00:00+00:00); "
+        "2: [2026-03-31T00:00:00+00:00, 2026-05-01T00:00:00+00:00)"
     )
     assert lines[1] == (
         "Window 1/2: 5 pages, 2500 of 5000 records, 500 records/s; "
         "0 retries, 0.0 s waiting on retries and rate limits."
     )
     assert lines[3].startswith(
-        "Window 1/2 [2026-01-01T00:00:00+00:00, 2026-04-01T00:00:00+00:00) done: 5000 records in 10 pages"
+        "Window 1/2 [2026-01-01T00:00:00+00:00, 2026-03-31T00:00:00+00:00) done: 5000 records in 10 pages"
     )
     assert lines[-1] == (
         "Extracted 10000 sms campaigns from 2 window(s) with 20 requests in 21.0 s (476 records/s); "

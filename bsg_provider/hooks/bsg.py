@@ -21,6 +21,7 @@ from bsg_provider.api import (
     check_page_size,
     connection_error,
     is_plain_http,
+    is_span_refusal,
     list_campaigns_request,
     parse_campaign_page,
     timeout_error,
@@ -37,12 +38,13 @@ from bsg_provider.call_flow import (
     read_response,
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
-from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError
+from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgValidationError
 from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
 from bsg_provider.progress import ExtractionProgress
 from bsg_provider.throttle import RequestThrottle
+from bsg_provider.window_filter import WindowFilter
 from bsg_provider.windows import Window, WindowPlan, plan_windows
 
 T = TypeVar("T")
@@ -63,6 +65,8 @@ class BsgHook(BsgBaseHook):
     def __init__(self, bsg_conn_id: str = BsgBaseHook.default_conn_name) -> None:
         super().__init__(bsg_conn_id)
         self._tokens = TokenState()
+        #: The windows the last :meth:`iter_pages` read, after any re-planning (None before).
+        self.last_plan: WindowPlan | None = None
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
@@ -239,15 +243,23 @@ class BsgHook(BsgBaseHook):
         :param window: one window of a :class:`~bsg_provider.windows.WindowPlan`.
         :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
         :param page_size: records per request, 30..500.
+        :raises BsgAssumptionError: when a page holds a campaign the request ruled out.
         """
-        for fresh, _total in self._window_pages(window, campaign_type, page_size):
+        window_filter = self._window_filter(campaign_type)
+        for fresh, _total in self._window_pages(window, campaign_type, page_size, window_filter):
             if fresh:
                 yield fresh
 
+    def _window_filter(self, campaign_type: str) -> WindowFilter:
+        return WindowFilter(
+            tz=self.settings.api_timezone, campaign_type=campaign_type, conn_id=self.bsg_conn_id
+        )
+
     def _window_pages(
-        self, window: Window, campaign_type: str, page_size: int
+        self, window: Window, campaign_type: str, page_size: int, window_filter: WindowFilter
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         api_from, api_to = window.api_bounds(self.settings.api_timezone)
+        window_filter.window(window)
         # Rows can appear only in a window reaching the present; there pages overlap by one row.
         pager = WindowPager(page_size, overlap=window.is_live(datetime.now(timezone.utc)))
         while not pager.done:
@@ -261,7 +273,8 @@ class BsgHook(BsgBaseHook):
                 ),
                 parse=parse_campaign_page,
             )
-            fresh = pager.accept(page)
+            # The request asks for a little more than the window: keep what was created in it.
+            fresh = window_filter.keep(pager.accept(page))
             if pager.rescans and pager.offset == 0:
                 self.log.warning(
                     "Campaigns changed while paging %s..%s (total now %s); reading the window again "
@@ -280,25 +293,56 @@ class BsgHook(BsgBaseHook):
         The campaigns of every window of ``plan``, page by page, with progress in the task log.
 
         Logs the plan first, then a line per window and at most one every few seconds
-        within a window, then totals once the last page was read.
+        within a window, then totals once the last page was read. When the API refuses a
+        window's span (HTTP 422 naming the filter bounds), the rest of the interval is
+        planned again in shorter windows, said once in the log; :attr:`last_plan` holds the
+        windows actually read.
 
         :param plan: from :meth:`plan`.
         :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
         :param page_size: records per request, 30..500.
         :raises BsgConfigError: for bad arguments, before any request.
+        :raises BsgAssumptionError: when a page holds a campaign the request ruled out.
         """
         check_campaign_type(campaign_type)
         check_page_size(page_size)
+        window_filter = self._window_filter(campaign_type)
         progress = ExtractionProgress(self.log, plan, campaign_type=campaign_type, counters=self.counters)
         progress.started()
-        for index, window in enumerate(plan.windows, 1):
-            progress.window_started(index, window)
-            for fresh, total in self._window_pages(window, campaign_type, page_size):
-                progress.page(index, window, len(fresh), total)
-                metrics.records_extracted(len(fresh), campaign_type)
-                if fresh:
-                    yield fresh
-            progress.window_finished(index, window)
+        self.last_plan = plan
+        index = 0
+        while index < len(plan.windows):
+            window = plan.windows[index]
+            progress.window_started(index + 1, window)
+            pages = 0
+            try:
+                for fresh, total in self._window_pages(window, campaign_type, page_size, window_filter):
+                    pages += 1
+                    progress.page(index + 1, window, len(fresh), total)
+                    metrics.records_extracted(len(fresh), campaign_type)
+                    if fresh:
+                        yield fresh
+            except BsgValidationError as exc:
+                api_from, api_to = window.api_walls(plan.tz)
+                refused = plan.span
+                shorter = refused.shorter(api_from, api_to) if pages == 0 and is_span_refusal(exc) else None
+                if shorter is None:
+                    raise
+                plan = plan.replanned(index, shorter)
+                progress.plan = self.last_plan = plan
+                self.log.warning(
+                    "The API refused filter[from]=%s filter[to]=%s (HTTP 422: %s): its span limit is "
+                    "shorter than %s. Reading the rest of the interval in %d window(s) of at most %s; "
+                    "nothing is skipped.",
+                    *window.api_bounds(plan.tz),
+                    exc.api_message or "no message",
+                    refused.describe(),
+                    len(plan.windows) - index,
+                    shorter.describe(),
+                )
+                continue
+            progress.window_finished(index + 1, window)
+            index += 1
         progress.finished()
 
     def iter_campaigns(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, ObjectStoragePath
 
 from bsg_provider.api import check_campaign_type, check_page_size
-from bsg_provider.errors import BsgConfigError
+from bsg_provider.errors import BsgAssumptionError, BsgConfigError
 from bsg_provider.file_formats import (
     OutputFormat,
     check_file_format,
@@ -149,9 +149,14 @@ class BsgExtractCampaignsOperator(BaseOperator):
         )
         with RecordSpool() as spool:
             # The hook logs the plan, each window's progress and the totals.
-            for page in hook.iter_pages(plan, campaign_type=campaign_type, page_size=self.page_size):
-                for campaign in page:
-                    spool.add(campaign["id"], encoder.encode(campaign))
+            try:
+                for page in hook.iter_pages(plan, campaign_type=campaign_type, page_size=self.page_size):
+                    for campaign in page:
+                        spool.add(campaign["id"], encoder.encode(campaign))
+            except BsgAssumptionError as exc:
+                # The API contradicts an assumption: the same request fails the same way, so no retry.
+                raise AirflowFailException(str(exc)) from None
+            plan = hook.last_plan or plan
             if spool.duplicates:
                 self.log.warning(
                     "The API returned %d campaign(s) more than once across windows; each is written once.",

@@ -44,9 +44,17 @@ def read_ids(path: Path) -> list[int]:
 
 
 def window_pages(sim: BsgSimulator, start: datetime, end: datetime, page_size: int) -> list[int]:
-    """List requests per window of a clean run: one per page, and one for an empty window."""
+    """
+    List requests per window of a clean run: one per page, and one for an empty window. Each
+    request asks for a second more on each side than its window (filter[from] = start - 1 s,
+    filter[to] = end, both inclusive in the default simulator).
+    """
     plan = plan_windows(start, end, tz=sim.timezone)
-    return [max(1, math.ceil(len(sim.ground_truth_ids(w.start, w.end)) / page_size)) for w in plan.windows]
+    second = timedelta(seconds=1)
+    return [
+        max(1, math.ceil(len(sim.ground_truth_ids(w.start - second, w.end + second)) / page_size))
+        for w in plan.windows
+    ]
 
 
 @pytest.fixture

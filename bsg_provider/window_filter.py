@@ -1,0 +1,228 @@
+"""
+Which records of a page belong to a window: checked against what was asked, cut to ``[start, end)``.
+
+The requests ask for a little more than each window (:mod:`bsg_provider.windows`), so
+the cut here is what makes the extraction exact: a record is kept iff its ``created_at``
+lies in the window's half-open ``[start, end)``. Before that, every record is checked
+against the request: one whose ``created_at`` lies outside the requested bounds under
+every reading of them means the API filters on another field than ``created_at``, and one
+of another ``message_type`` means it ignored ``filter[type]``. Both raise
+:class:`~bsg_provider.errors.BsgAssumptionError` before anything is written.
+
+Pure and on the hot path: a plain ``yyyy-mm-dd hh:mm:ss`` in a window without a DST change
+is compared as text, which orders like the instants it names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bsg_provider.errors import BsgAssumptionError
+from bsg_provider.windows import API_TIME_FORMAT, RESOLUTION, Window, api_zone, offset_changes, wall_readings
+
+#: The command docs/api-assumptions.md tells users to run when an assumption fails.
+CHECK_API_COMMAND = "python -m bsg_provider.check_api --conn-id {conn_id}"
+#: The fields shown as evidence when a record fails the check.
+_EVIDENCE_FIELDS = ("created_at", "start_at", "real_start_at", "finished_at")
+_UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """One window's cut points and requested bounds, in every form the check compares."""
+
+    window: Window
+    api_from: datetime
+    api_to: datetime
+    # Text forms of the four walls, when a plain timestamp can be compared as text.
+    text: tuple[str, ...] | None
+    # The repeated wall times (from, to excluded) near the window, whose text names two instants.
+    repeated: tuple[str, str] | None
+    from_earliest: datetime
+    to_latest: datetime
+
+
+class WindowFilter:
+    """
+    Check a window's records against the request and keep those created in the window.
+
+    One per extraction: a timestamp without an offset inside a repeated hour may belong to
+    two windows, and this passes it on once.
+
+    :param tz: IANA name of the API timezone.
+    :param campaign_type: the ``filter[type]`` sent.
+    :param conn_id: the connection, for the command the error messages suggest.
+    """
+
+    def __init__(self, *, tz: str, campaign_type: str, conn_id: str = "bsg_default") -> None:
+        self.tz = tz
+        self.zone = api_zone(tz)
+        self.campaign_type = campaign_type
+        self.conn_id = conn_id
+        self.outside = 0
+        self._twice: set[int] = set()
+        self._bounds: _Bounds | None = None
+
+    def window(self, window: Window) -> None:
+        """
+        Start checking the pages of ``window``.
+
+        :param window: the window whose request the next pages answer.
+        """
+        zone = self.zone
+        api_from, api_to = window.api_walls(self.tz)
+        from_earliest = min(wall_readings(api_from, zone))
+        to_latest = max(wall_readings(api_to, zone))
+        text = repeated = None
+        # Wall times that name one instant order like their instants, even across one setting
+        # back of the clock (the repeated wall times lie between those before and after it), so
+        # a plain timestamp outside the repeated stretch is compared as text.
+        set_backs = [
+            change
+            for change in offset_changes(from_earliest, to_latest, zone)
+            if _offset(change, zone) < _offset(change - RESOLUTION, zone)
+        ]
+        walls = (api_from, api_to, _wall(window.start, zone), _wall(window.end, zone))
+        if len(set_backs) <= 1 and all(len(wall_readings(wall, zone)) == 1 for wall in walls):
+            text = tuple(wall.strftime(API_TIME_FORMAT) for wall in walls)
+            if set_backs:
+                back = set_backs[0]
+                repeated = (
+                    _wall(back, zone).strftime(API_TIME_FORMAT),
+                    (_wall(back - RESOLUTION, zone) + RESOLUTION).strftime(API_TIME_FORMAT),
+                )
+        self._bounds = _Bounds(window, api_from, api_to, text, repeated, from_earliest, to_latest)
+
+    def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """
+        Check every record of a page and return those created in the window.
+
+        :param records: campaigns the pager passed on for the current window.
+        :raises BsgAssumptionError: for a record outside the requested bounds or of another type.
+        """
+        bounds = self._bounds
+        if bounds is None:
+            raise RuntimeError("WindowFilter.window() must be called before keep()")
+        campaign_type = self.campaign_type
+        text = bounds.text
+        repeated = bounds.repeated
+        kept: list[dict[str, Any]] = []
+        for record in records:
+            message_type = record.get("message_type")
+            if message_type is not None and message_type != campaign_type:
+                raise self._wrong_type(record)
+            created = record.get("created_at")
+            if (
+                text is not None
+                and type(created) is str
+                and len(created) == 19
+                and created[10] == " "
+                and (repeated is None or not repeated[0] <= created < repeated[1])
+            ):
+                if not text[0] <= created <= text[1]:
+                    raise self._outside(record)
+                if text[2] <= created < text[3]:
+                    kept.append(record)
+                else:
+                    self.outside += 1
+            elif self._slow_keep(record, bounds):
+                kept.append(record)
+            else:
+                self.outside += 1
+        return kept
+
+    def _slow_keep(self, record: dict[str, Any], bounds: _Bounds) -> bool:
+        readings, wall = self._readings(record)
+        wall_inside = bounds.api_from <= wall <= bounds.api_to
+        instant_inside = any(bounds.from_earliest <= r <= bounds.to_latest for r in readings)
+        if not (wall_inside or instant_inside):
+            raise self._outside(record)
+        window = bounds.window
+        if not any(window.start <= r < window.end for r in readings):
+            return False
+        if len(readings) > 1:
+            # A wall time without offset in a repeated hour: it may belong to the next window too.
+            if record["id"] in self._twice:
+                return False
+            self._twice.add(record["id"])
+        return True
+
+    def _readings(self, record: dict[str, Any]) -> tuple[tuple[datetime, ...], datetime]:
+        """The instants ``created_at`` can mean, and its naive wall time in the API timezone."""
+        value = record.get("created_at")
+        moment = _parse(value)
+        if moment is None:
+            raise BsgAssumptionError(
+                f"Campaign {record.get('id')} has created_at {value!r}, which is not a timestamp; the "
+                "extraction keeps each campaign by created_at (the API documents 'yyyy-mm-dd hh:mm:ss' "
+                "or ISO 8601). Nothing was written. Check the API's answers with "
+                f"`{CHECK_API_COMMAND.format(conn_id=self.conn_id)}` and report the campaign to BSG.",
+                assumption="created_at",
+            )
+        if moment.tzinfo is None:
+            return wall_readings(moment, self.zone), moment
+        instant = moment.astimezone(_UTC)
+        return (instant,), instant.astimezone(self.zone).replace(tzinfo=None)
+
+    def _evidence(self, record: dict[str, Any]) -> str:
+        return ", ".join(f"{name} {record.get(name)!r}" for name in _EVIDENCE_FIELDS if name in record)
+
+    def _advice(self) -> str:
+        return (
+            "Nothing was written. Run "
+            f"`{CHECK_API_COMMAND.format(conn_id=self.conn_id)}` to test the API's rules against "
+            "your account (docs/api-assumptions.md), and report its output to BSG and to the provider."
+        )
+
+    def _outside(self, record: dict[str, Any]) -> BsgAssumptionError:
+        bounds = self._bounds
+        assert bounds is not None
+        api_from, api_to = (bound.strftime(API_TIME_FORMAT) for bound in (bounds.api_from, bounds.api_to))
+        return BsgAssumptionError(
+            f"The API returned campaign {record.get('id')} for filter[from]='{api_from}' "
+            f"filter[to]='{api_to}' (API timezone {self.tz}), but its {self._evidence(record)} lies "
+            "outside them. The provider assumes filter[from]/filter[to] select on created_at; this "
+            "answer says the API filters on another field, so the file would hold the wrong "
+            "campaigns. " + self._advice(),
+            assumption="filter_field",
+        )
+
+    def _wrong_type(self, record: dict[str, Any]) -> BsgAssumptionError:
+        bounds = self._bounds
+        asked = ""
+        if bounds is not None:
+            asked = (
+                f" filter[from]='{bounds.api_from.strftime(API_TIME_FORMAT)}' "
+                f"filter[to]='{bounds.api_to.strftime(API_TIME_FORMAT)}'"
+            )
+        return BsgAssumptionError(
+            f"The API returned campaign {record.get('id')} with message_type {record.get('message_type')!r} "
+            f"for filter[type]={self.campaign_type}{asked} ({self._evidence(record)}). The provider "
+            "assumes the list endpoint honours filter[type]; this answer says it does not, so the file "
+            "would mix campaign types. " + self._advice(),
+            assumption="filter_type",
+        )
+
+
+def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
+def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
+    return moment.astimezone(zone).utcoffset() or timedelta(0)
+
+
+def _parse(value: Any) -> datetime | None:
+    """``created_at`` as the API sends it: a naive wall time, or an instant with an offset."""
+    if type(value) is not str:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
