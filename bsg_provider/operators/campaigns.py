@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, ObjectStoragePath
 
+try:
+    # What Airflow resolves while rendering templated fields: XComArg and MappedArgument.
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin as _RuntimeValue
+except ImportError:  # the private module moved; XComArg is the public part of it
+    from airflow.sdk import XComArg as _RuntimeValue
+
 from bsg_provider.api import check_campaign_type, check_page_size
 from bsg_provider.errors import BsgAssumptionError, BsgConfigError
 from bsg_provider.file_formats import (
@@ -40,6 +46,9 @@ class BsgExtractCampaignsOperator(BaseOperator):
     split into windows the API accepts and read page by page. The file appears at
     ``output_path`` only when complete, so a failed run never leaves part of a file there.
     Returns a summary (path, records, windows, requests, the interval used), never the data.
+
+    ``campaign_type``, ``start`` and ``end`` may also be an upstream task's output (XComArg);
+    such values and Jinja strings are checked once rendered, literal ones when the DAG is parsed.
 
     :param output_path: where to write (templated): a URL such as
         ``file:///data/bsg/{{ ds }}.jsonl`` or ``s3://aws_default@bucket/bsg/{{ ds }}.csv.gz``
@@ -88,11 +97,12 @@ class BsgExtractCampaignsOperator(BaseOperator):
         self.end = end
         self.convert_timestamps = convert_timestamps
         self.bsg_conn_id = bsg_conn_id
-        # Literal values fail when the DAG is parsed; templated ones once rendered, in execute().
-        if not _is_template(campaign_type):
+        # Literal values fail when the DAG is parsed; Jinja strings and XComArgs once rendered,
+        # in execute(), with the same messages.
+        if not _resolved_at_runtime(campaign_type):
             check_campaign_type(campaign_type)
         for name, value in (("start", start), ("end", end)):
-            if not _is_template(value):
+            if not _resolved_at_runtime(value):
                 parse_bound(value, name)
         # (base URL, campaign type, file) of the last extraction, for OpenLineage.
         self._lineage: tuple[str, str, ObjectStoragePath] | None = None
@@ -238,5 +248,8 @@ def lineage_dataset_names(
     return source, target
 
 
-def _is_template(value: Any) -> bool:
+def _resolved_at_runtime(value: Any) -> bool:
+    """Whether Airflow replaces ``value`` before execute(): a Jinja string, an XComArg, a mapped argument."""
+    if isinstance(value, _RuntimeValue):
+        return True
     return isinstance(value, str) and ("{{" in value or "{%" in value)
