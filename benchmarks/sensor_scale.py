@@ -109,7 +109,7 @@ def measure(args: argparse.Namespace) -> dict[str, float]:
 
 
 HEADER = ("code", "polls", "CPU s", "CPU ms/poll", "RSS growth MiB", "KiB/trigger", "shared client users")
-WIDTHS = (10, 8, 8, 12, 15, 12, 20)
+WIDTHS = (15, 8, 8, 12, 15, 12, 20)
 
 
 def row(name: str, result: dict[str, float]) -> str:
@@ -166,12 +166,13 @@ def compare(args: argparse.Namespace) -> None:
             result = in_child(args, codes[name])
             runs[name].append(result)
             print(row(name, result), flush=True)
+    # Each column's median on its own.
     medians = {
         name: {key: statistics.median(r[key] for r in results) for key in results[0]}
         for name, results in runs.items()
     }
     for name in runs:
-        print(row(f"median {name}"[-10:], medians[name]))
+        print(row(f"median {name}", medians[name]))
     ratio = medians["baseline"]["cpu_ms"] / medians["this"]["cpu_ms"]
     print(f"CPU per poll, baseline / this: {ratio:.2f}x less CPU per poll")
     print(f"this: {verdicts(medians['this'])}")
