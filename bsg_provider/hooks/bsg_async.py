@@ -3,13 +3,15 @@ The async hook, for code that runs on an event loop (the deferrable sensor's tri
 
 It drives the same call flow as :class:`~bsg_provider.hooks.bsg.BsgHook`
 (:mod:`bsg_provider.call_flow`): the same requests, answer reading, retries and token renewal;
-only the HTTP client (httpx), the waiting (asyncio) and the token's sharing differ.
+only the HTTP client (:mod:`bsg_provider.http_async`, on httpcore), the waiting (asyncio) and
+the token's sharing differ.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import threading
 import time
 import weakref
@@ -17,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from asgiref.sync import sync_to_async
 
@@ -35,6 +36,7 @@ from bsg_provider.call_flow import Flow, FlowRunner
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
 from bsg_provider.errors import BsgApiError
 from bsg_provider.hooks.base import BsgBaseHook
+from bsg_provider.http_async import AsyncHttp, HttpFailure, HttpTimeout
 from bsg_provider.throttle import RequestThrottle
 
 try:
@@ -62,9 +64,8 @@ class _SharedToken(steps.TokenState):
 class _LoopPool:
     """One event loop's HTTP client, shared by every hook on that loop, and its users."""
 
-    client: httpx.AsyncClient
+    client: AsyncHttp
     users: int = 0
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS))
     # Keyed by connection id: the connection's rate limit holds across all the triggers using it.
     throttles: dict[str, RequestThrottle] = field(default_factory=dict)
     # Keyed by connection id; every token is also registered once with the secrets masker.
@@ -82,12 +83,7 @@ def _acquire_pool() -> _LoopPool:
     with _pools_lock:
         pool = _pools.get(loop)
         if pool is None or pool.client.is_closed:
-            client = httpx.AsyncClient(
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                limits=httpx.Limits(
-                    max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
-                ),
-            )
+            client = AsyncHttp(MAX_CONNECTIONS, {"User-Agent": USER_AGENT, "Accept": "application/json"})
             pool = _pools[loop] = _LoopPool(client)
         pool.users += 1
         return pool
@@ -114,7 +110,8 @@ class BsgAsyncHook(BsgBaseHook):
     """
     Talk to the BSG One API from an event loop: JWT login and renewal, retries, shared connections.
 
-    The hooks of one connection on one event loop share its token and one ``httpx.AsyncClient``.
+    The hooks of one connection on one event loop share its token and one HTTP client
+    (:class:`~bsg_provider.http_async.AsyncHttp`).
     Call :meth:`close` (or use ``async with``) when done, so the shared client closes with its
     last user.
 
@@ -212,24 +209,23 @@ class BsgAsyncHook(BsgBaseHook):
         started = time.monotonic()
         status: int | None = None
         try:
-            # Waiting here is O(1); httpcore's own queue rescans every waiting request per release.
-            async with pool.slots:
-                response = await pool.client.request(
-                    request.method,
-                    settings.base_url + request.path,
-                    params=request.params,
-                    json=request.json,
-                    headers=auth_headers(step.token) if step.token else None,
-                    timeout=step.timeout,
-                )
-            status = response.status_code
-        except httpx.TimeoutException:
+            answer = await pool.client.send(
+                request.method,
+                settings.base_url,
+                request.path,
+                params=request.params,
+                body=_encode_json(request.json) if request.json is not None else None,
+                headers=auth_headers(step.token) if step.token else None,
+                timeout=step.timeout,
+            )
+            status = answer.status
+        except HttpTimeout:
             raise timeout_error(request, settings.base_url, step.timeout) from None
-        except httpx.TransportError as exc:
-            raise connection_error(request, settings.base_url, exc) from None
+        except HttpFailure as exc:
+            raise connection_error(request, settings.base_url, exc.cause) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
-        return steps.read_response(request, status, response.content, response.headers)
+        return steps.read_response(request, answer.status, answer.body, answer.headers)
 
     def _ensure_pool(self) -> _LoopPool:
         if self._pool is None:
@@ -266,6 +262,11 @@ class BsgAsyncHook(BsgBaseHook):
         """
         settings = await self.get_settings()
         return functools.partial(self._campaign_flow, settings, self._shared_token())
+
+
+def _encode_json(body: Any) -> bytes:
+    # json, not msgspec: the login body holds the key as a Redacted str subclass.
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 async def _mask(secret: str) -> None:

@@ -297,3 +297,36 @@ async def test_polls_and_the_outcome_reach_airflow_metrics(simulator, bsg_conn_i
     assert polls == [{"mode": "deferrable"}] * _reads(simulator, campaign["id"])
     assert recording_stats.tags_of(metrics.SENSOR_OUTCOMES) == [{"outcome": "success"}]
     assert recording_stats.total(metrics.REQUESTS, endpoint="get") >= 4
+
+
+async def test_triggers_on_one_loop_renew_a_revoked_token_once_and_keep_their_own_events(
+    simulator, bsg_conn_id
+):
+    finishing = [simulator.add_campaign(simulator.now(), status="sending")["id"] for _ in range(6)]
+    stuck = simulator.add_campaign(simulator.now(), status="sending")["id"]
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=1.0)
+    triggers = [_trigger(bsg_conn_id, campaign_id) for campaign_id in finishing]
+    triggers.append(_trigger(bsg_conn_id, finishing[0]))  # two triggers wait for one campaign
+    triggers.append(_trigger(bsg_conn_id, stuck, deadline=deadline.isoformat()))
+    # Once every trigger has read once, every token issued so far is revoked.
+    simulator.inject("expire_token", endpoint="get", skip=len(triggers))
+
+    async def finish() -> None:
+        while min(_reads(simulator, campaign_id) for campaign_id in finishing) < 3:
+            await asyncio.sleep(0.005)
+        for campaign_id in finishing:
+            simulator.set_status(campaign_id, "done")
+
+    *results, _ = await asyncio.gather(*(_events(trigger) for trigger in triggers), finish())
+
+    assert [len(events) for events in results] == [1] * len(triggers)
+    payloads = [events[0].payload for events in results]
+    for payload, campaign_id in zip(payloads[:-1], [*finishing, finishing[0]], strict=True):
+        assert payload["status"] == "success"
+        assert [campaign["id"] for campaign in payload["campaigns"]] == [campaign_id]
+    assert payloads[-1]["status"] == "timeout"
+    assert f"{stuck} (sending)" in payloads[-1]["message"]
+    # The revoked token cost one new login for all of them, not one each.
+    assert any(r.endpoint == "get" and r.status == 401 for r in simulator.requests)
+    assert simulator.count("login") == 2
+    assert shared_client_users() == 0
