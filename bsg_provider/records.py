@@ -146,6 +146,9 @@ class RecordShaper:
     :param convert_timestamps: convert timestamps to ISO 8601 UTC (True) or keep the API's strings.
     """
 
+    #: The CSV header.
+    csv_columns = CSV_COLUMNS
+
     def __init__(self, *, api_timezone: str = "UTC", convert_timestamps: bool = True) -> None:
         self.convert_timestamps = convert_timestamps
         self._timestamp = TimestampConverter(api_timezone)
