@@ -164,11 +164,15 @@ def check_campaign_ids(campaign_id: Any) -> list[int] | None:
     """
     None, or the distinct campaign ids of one id or a list of them, in the order given.
 
-    :param campaign_id: None, an id, or a list or tuple of ids (digit strings accepted).
+    :param campaign_id: None, an id, or a list or tuple of ids (digit strings accepted, and a
+        rendered template's text such as ``"12,13"`` or ``"[12, 13]"``).
     :raises BsgConfigError: for an empty list or an id that is not a positive integer.
     """
     if campaign_id is None:
         return None
+    if isinstance(campaign_id, str) and ("," in campaign_id or campaign_id.strip().startswith("[")):
+        inner = campaign_id.strip().removeprefix("[").removesuffix("]")
+        campaign_id = [part for part in (piece.strip() for piece in inner.split(",")) if part]
     values = list(campaign_id) if isinstance(campaign_id, (list, tuple, set, frozenset)) else [campaign_id]
     if not values:
         raise BsgConfigError(
