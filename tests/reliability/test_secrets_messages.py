@@ -28,9 +28,7 @@ from tests.reliability.test_secrets import (
     Evidence,
     add_run,
     assert_channels_live,
-    canary,  # noqa: F401 -- fixture, used by name
     control_task,
-    evidence,
     failing,
     settled_interval,
 )
