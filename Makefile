@@ -19,4 +19,4 @@ lint:
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv .venv-airflow-3.0 .venv-system .demo build *.egg-info
+	rm -rf .venv .venv-airflow-3.0 .venv-floor .venv-system .demo build dist *.egg-info

@@ -7,7 +7,7 @@ from typing import Any
 from bsg_provider import __version__
 
 CONNECTION_UI_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["schema", "port", "login", "extra"],
+    "hidden_fields": ["schema", "port", "login"],
     "relabeling": {"host": "Base URL", "password": "API key"},
     "placeholders": {
         "host": "https://one-api.bsg.world",

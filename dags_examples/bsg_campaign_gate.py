@@ -8,8 +8,9 @@ triggerer (deferrable: no worker slot is held while the campaign is sent) until 
 rejected as ``spam`` or an unknown id fails the gate at once and ``report_delivery`` does not run.
 
 Needs the ``bsg_default`` connection and a running triggerer (``airflow triggerer``). The wait
-polls every ``BSG_GATE_POKE_SECONDS`` seconds (environment of the DAG processor, default 60)
-and gives up after 12 hours.
+polls every ``BSG_GATE_POKE_SECONDS`` seconds (default 60) and gives up after 12 hours. The
+value is read wherever this file is parsed; the one that counts is the worker's, which parses
+the file before it runs the sensor (the DAG processor's is only what the UI shows).
 """
 
 from __future__ import annotations

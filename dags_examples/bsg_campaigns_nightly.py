@@ -21,6 +21,10 @@ Setup (see docs/getting-started.md):
 - Variable ``bsg_data_url`` (optional, default ``file:///tmp/bsg``): where the files go, any
   ObjectStoragePath URL such as ``s3://aws_default@my-bucket/bsg``.
 
+A run triggered without a logical date (``airflow dags trigger bsg_campaigns_nightly``, which
+in Airflow 3 gives the run no data interval) loads the last complete UTC day before it was
+triggered, as a run triggered from the UI with its default logical date does.
+
 ``catchup`` is off: load history on purpose with a backfill, e.g. two days at a time (a
 backfill's own limit; the DAG's ``max_active_runs`` bounds scheduled runs), while the pool
 bounds the extractions that call the API at once:
@@ -44,6 +48,7 @@ import pendulum
 from airflow.providers.common.compat.sdk import BaseHook
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.sdk import ObjectStoragePath, dag, task
+from airflow.timetables.base import DataInterval
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator
@@ -55,6 +60,9 @@ TABLE = "bsg_campaigns"
 API_POOL = "bsg_api"
 #: Rows sent to the database per executemany() call; the whole file is still one transaction.
 BATCH_ROWS = 1000
+#: Each run covers the day before it. (schedule="@daily" would give zero-width intervals in
+#: Airflow 3, and the extract would refuse to guess.)
+NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 
 #: Table columns, in order; ``statistics`` is flattened into ``delivered`` and ``sent``.
 COLUMNS = (
@@ -153,6 +161,19 @@ def read_records(path: ObjectStoragePath) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
 
 
+def day_to_load(dag_run: Any) -> DataInterval:
+    """
+    The day a run loads: its data interval, or for a run that has none (triggered without a
+    logical date), the last complete day before it was triggered, as the timetable infers it.
+
+    :param dag_run: the run, as templates see it (``{{ dag_run }}``).
+    """
+    start, end = dag_run.data_interval_start, dag_run.data_interval_end
+    if start is not None and end is not None:
+        return DataInterval(start, end)
+    return NIGHTLY.infer_manual_data_interval(run_after=pendulum.instance(dag_run.run_after))
+
+
 def warehouse_hook() -> DbApiHook:
     """The SQL hook of the ``bsg_warehouse`` connection; a clear error if it is not a database."""
     connection = BaseHook.get_connection(WAREHOUSE_CONN_ID)
@@ -169,9 +190,7 @@ def warehouse_hook() -> DbApiHook:
 @dag(
     dag_id="bsg_campaigns_nightly",
     description="Extract yesterday's BSG SMS campaigns and upsert them into the warehouse.",
-    # A data-interval timetable: each run covers the day before it. (schedule="@daily" would
-    # give zero-width intervals in Airflow 3, and the extract would refuse to guess.)
-    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
+    schedule=NIGHTLY,
     start_date=pendulum.datetime(2025, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=2,
@@ -179,14 +198,18 @@ def warehouse_hook() -> DbApiHook:
     dagrun_timeout=timedelta(hours=6),
     tags=["bsg", "example"],
     doc_md=__doc__,
+    user_defined_macros={"day_to_load": day_to_load},
 )
 def bsg_campaigns_nightly() -> None:
     extract = BsgExtractCampaignsOperator(
         task_id="extract_campaigns",
         output_path=(
             "{{ var.value.get('bsg_data_url', 'file:///tmp/bsg') }}"
-            "/campaigns/{{ data_interval_start | ds }}.jsonl"
+            "/campaigns/{{ day_to_load(dag_run).start | ds }}.jsonl"
         ),
+        # The run's data interval, or the day before a trigger that gave the run none.
+        start="{{ day_to_load(dag_run).start.isoformat() }}",
+        end="{{ day_to_load(dag_run).end.isoformat() }}",
         campaign_type="sms",
         lookback=timedelta(days=1),
         pool=API_POOL,

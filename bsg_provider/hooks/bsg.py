@@ -43,7 +43,7 @@ from bsg_provider.call_flow import (
 )
 from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgValidationError
-from bsg_provider.get_provider_info import CONNECTION_UI_BEHAVIOUR
+from bsg_provider.get_provider_info import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
 from bsg_provider.progress import ExtractionProgress
@@ -77,6 +77,39 @@ class BsgHook(BsgBaseHook):
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Relabel, hide and fill in the connection form's fields (Airflow 3.0; 3.3 reads provider info)."""
         return CONNECTION_UI_BEHAVIOUR
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """
+        The extras as connection form fields for Airflow 3.0, which ignores provider info's
+        ``conn-fields`` (3.1+ reads those and never calls this). Airflow 3.0 builds the form from
+        wtforms fields, so they appear only where ``wtforms`` is installed (the FAB provider
+        installs it); the form saves each under its plain name, e.g. ``timeout``.
+        """
+        from wtforms import IntegerField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONNECTION_FIELDS.items():
+            default = spec["schema"].get("default")
+            if "integer" in spec["schema"]["type"]:
+                field = IntegerField(
+                    spec["label"],
+                    validators=[Optional(), NumberRange(min=0)],
+                    description=spec["description"],
+                    default=default,
+                )
+            else:
+                # wtforms has no float field Airflow 3.0 accepts: numbers are typed as text,
+                # which the hook reads as numbers.
+                field = StringField(
+                    spec["label"],
+                    validators=[Optional()],
+                    description=spec["description"],
+                    default=None if default is None else str(default),
+                )
+            widgets[name] = field
+        return widgets
 
     @cached_property
     def settings(self) -> BsgConnectionSettings:

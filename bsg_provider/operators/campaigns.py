@@ -32,6 +32,9 @@ class BsgExtractCampaignsOperator(BsgExtractOperatorBase):
     ``output_path`` only when complete, so a failed run never leaves part of a file there.
     Returns a summary (path, records, windows, requests, the interval used), never the data.
 
+    ``campaign_type``, ``start`` and ``end`` may also be an upstream task's output (XComArg);
+    such values and Jinja strings are checked once rendered, literal ones when the DAG is parsed.
+
     :param output_path: where to write (templated): a URL such as
         ``file:///data/bsg/{{ ds }}.jsonl`` or ``s3://aws_default@bucket/bsg/{{ ds }}.csv.gz``
         (``conn_id@`` picks the storage connection), or an ``ObjectStoragePath``. A ``.gz``
@@ -80,7 +83,8 @@ class BsgExtractCampaignsOperator(BsgExtractOperatorBase):
             **kwargs,
         )
         self.campaign_type = campaign_type
-        # Literal values fail when the DAG is parsed; templated ones once rendered, in execute().
+        # Literal values fail when the DAG is parsed; Jinja strings and XComArgs once rendered,
+        # in execute(), with the same messages.
         if not resolved_at_runtime(campaign_type):
             check_campaign_type(campaign_type)
 

@@ -27,7 +27,7 @@ def test_nightly_dag_is_a_daily_data_interval_load(examples):
     assert extract.downstream_task_ids == {"load_campaigns"}
     assert extract.pool == "bsg_api"
     assert extract.lookback == timedelta(days=1)
-    assert "data_interval_start | ds" in extract.output_path
+    assert "day_to_load(dag_run).start | ds" in extract.output_path
     assert "bsg_data_url" in extract.output_path
     for task in (extract, load):
         assert task.retries == 2

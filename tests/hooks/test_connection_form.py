@@ -1,0 +1,86 @@
+"""
+The ``bsg`` connection form as the UI gets it, on Airflow 3.0 and 3.3 alike.
+
+The UI builds the form from the api-server's hook metadata (``HookMetaService``). Airflow 3.1+
+takes the extras from provider info's ``conn-fields``; 3.0 ignores those and takes them from
+``BsgHook.get_connection_form_widgets()`` (wtforms fields). Either way the form must show every
+extra, and what it saves must be what the hook reads.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bsg_provider.connection import KNOWN_EXTRAS
+from bsg_provider.hooks.bsg import BsgHook
+
+#: What a user types into the form's extra fields; numbers arrive as the text typed.
+TYPED = {
+    "api_timezone": "Europe/Berlin",
+    "timeout": "12.5",
+    "max_retries": 2,
+    "retry_max_wait": "7",
+    "max_requests_per_second": "4",
+}
+
+
+def bsg_form() -> Any:
+    """The hook metadata the UI renders the ``bsg`` connection form from."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    (meta,) = [meta for meta in HookMetaService.hook_meta_data() if meta.connection_type == "bsg"]
+    return meta
+
+
+def test_the_form_shows_every_extra_with_its_label_and_default():
+    form = bsg_form()
+    assert form.hook_name == "BSG One API"
+    fields = form.extra_fields or {}
+    assert set(fields) == set(KNOWN_EXTRAS)
+    titles = {name: field["schema"].get("title") for name, field in fields.items()}
+    assert titles["timeout"] == "Timeout (seconds)"
+    assert titles["max_retries"] == "Max retries"
+    defaults = {name: field.get("value") for name, field in fields.items()}
+    # Defaults as the hook's own (3.0 types the number fields as text).
+    assert str(defaults["timeout"]) in ("30", "30.0")
+    assert str(defaults["max_retries"]) == "5"
+    assert defaults["api_timezone"] == "UTC"
+    assert defaults["max_requests_per_second"] is None
+
+
+def test_the_form_relabels_host_and_password_and_hides_the_unused_fields():
+    standard = bsg_form().standard_fields
+    assert standard.host.title == "Base URL"
+    assert standard.password.title == "API key"
+    for name in ("login", "url_schema", "port"):
+        assert getattr(standard, name).hidden is True, name
+
+
+@pytest.mark.parametrize("prefix", ["", "extra__bsg__"], ids=["plain", "prefixed"])
+def test_what_the_form_saves_is_what_the_hook_reads(prefix, monkeypatch):
+    # Every extra the form offers, filled in, saved into the connection's extra JSON.
+    offered = set(bsg_form().extra_fields or {})
+    assert offered == set(TYPED)
+    extra = {f"{prefix}{name}": TYPED[name] for name in offered}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BSG_FORM",
+        json.dumps(
+            {
+                "conn_type": "bsg",
+                "host": "http://127.0.0.1:9",
+                "password": "test_form_key_1234",
+                "extra": extra,
+            }
+        ),
+    )
+    settings = BsgHook("bsg_form").settings
+    assert (
+        settings.api_timezone,
+        settings.timeout,
+        settings.max_retries,
+        settings.retry_max_wait,
+        settings.max_requests_per_second,
+    ) == ("Europe/Berlin", 12.5, 2, 7.0, 4.0)
