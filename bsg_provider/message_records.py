@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
-from bsg_provider.records import TimestampConverter
+from bsg_provider.records import TimestampConverter, csv_cell, json_text
 from bsg_provider.resources import MESSAGES
 
 PHONE_MODES = ("hash", "keep", "drop")
@@ -160,11 +159,11 @@ class MessageShaper:
         if isinstance(amount, dict):
             money = [amount.get("value"), amount.get("currency")]
         else:
-            money = [None, None] if amount is None else [_dumps(amount), None]
+            money = [None, None] if amount is None else [json_text(amount), None]
         cells[at:at] = money
         extra = {name: message[name] for name in sorted(message.keys() - _KNOWN)}
-        cells.append(_dumps(extra) if extra else None)
-        return [value if type(value) in _CSV_NATIVE else _cell(value) for value in cells]
+        cells.append(json_text(extra) if extra else None)
+        return [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in cells]
 
     def _shape(self, message: dict[str, Any]) -> dict[str, Any]:
         pii = self.personal_data
@@ -186,18 +185,7 @@ class MessageShaper:
                 value = self._amount(message, value)
             record[name] = value
         if self.convert_timestamps:
-            try:
-                self._timestamp.convert_fields(record, _TIMESTAMPS)
-            except ValueError as exc:
-                name = exc.args[0]
-                raise BsgMalformedResponseError(
-                    f"Message {record['id']} has {name} {record[name]!r}, which is not a timestamp "
-                    "(the API documents 'yyyy-mm-dd hh:mm:ss' or ISO 8601). To write the API's strings "
-                    "unchanged, set convert_timestamps=False.",
-                    status=200,
-                    reason="bad_timestamp",
-                    endpoint=MESSAGES.endpoint,
-                ) from None
+            self._timestamp.convert_record(record, _TIMESTAMPS, noun="message", endpoint=MESSAGES.endpoint)
         return record
 
     def _phone_hash(self, digits: str) -> str:
@@ -244,15 +232,3 @@ class MessageShaper:
             reason="bad_amount",
             endpoint=MESSAGES.endpoint,
         )
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    return _dumps(value)

@@ -87,3 +87,11 @@ def test_modes_and_key_are_checked_and_the_key_never_shows():
         PersonalData(text="hash", key=KEY)
     assert "kkkk" not in repr(PersonalData(key=KEY))
     assert PersonalData(phone="drop").columns()[:5] == ("id", "campaign_id", "reference_id", "type", "source")
+
+
+def test_a_bad_timestamp_names_the_message_and_the_way_out():
+    bad = r"^Message 4400000190 has sent_at 'soon', which is not"
+    with pytest.raises(BsgMalformedResponseError, match=bad):
+        shaper().json_record({**MESSAGE, "sent_at": "soon"})
+    record = MessageShaper(PersonalData(phone="drop"), convert_timestamps=False).json_record(MESSAGE)
+    assert record["created_at"] == MESSAGE["created_at"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
@@ -56,32 +55,8 @@ class BsgExtractCampaignsOperator(BsgExtractOperatorBase):
 
     template_fields: Sequence[str] = ("output_path", "start", "end", "campaign_type")
 
-    def __init__(
-        self,
-        *,
-        output_path: str | ObjectStoragePath,
-        file_format: str | None = None,
-        campaign_type: str = "sms",
-        page_size: int = 500,
-        lookback: timedelta = timedelta(0),
-        start: str | datetime | None = None,
-        end: str | datetime | None = None,
-        convert_timestamps: bool = True,
-        bsg_conn_id: str = BsgHook.default_conn_name,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            resource=CAMPAIGNS,
-            output_path=output_path,
-            file_format=file_format,
-            page_size=page_size,
-            lookback=lookback,
-            start=start,
-            end=end,
-            convert_timestamps=convert_timestamps,
-            bsg_conn_id=bsg_conn_id,
-            **kwargs,
-        )
+    def __init__(self, *, campaign_type: str = "sms", **kwargs: Any) -> None:
+        super().__init__(resource=CAMPAIGNS, **kwargs)
         self.campaign_type = campaign_type
         # Literal values fail when the DAG is parsed; Jinja strings and XComArgs once rendered,
         # in execute(), with the same messages.

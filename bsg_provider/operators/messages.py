@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import (
     AirflowNotFoundException,
     BaseHook,
-    ObjectStoragePath,
     mask_secret,
 )
 
@@ -72,32 +71,13 @@ class BsgExtractMessagesOperator(BsgExtractOperatorBase):
     def __init__(
         self,
         *,
-        output_path: str | ObjectStoragePath,
-        file_format: str | None = None,
         campaign_id: int | str | Sequence[int | str] | None = None,
         phone: str = "hash",
         text: str = "drop",
         pii_key_conn_id: str = DEFAULT_PII_KEY_CONN_ID,
-        page_size: int = 500,
-        lookback: timedelta = timedelta(0),
-        start: str | datetime | None = None,
-        end: str | datetime | None = None,
-        convert_timestamps: bool = True,
-        bsg_conn_id: str = BsgHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            resource=MESSAGES,
-            output_path=output_path,
-            file_format=file_format,
-            page_size=page_size,
-            lookback=lookback,
-            start=start,
-            end=end,
-            convert_timestamps=convert_timestamps,
-            bsg_conn_id=bsg_conn_id,
-            **kwargs,
-        )
+        super().__init__(resource=MESSAGES, **kwargs)
         self.campaign_id = campaign_id
         self.phone = check_phone_mode(phone)
         self.text = check_text_mode(text)

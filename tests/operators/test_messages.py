@@ -20,10 +20,10 @@ from bsg_provider.errors import BsgConfigError
 from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.operators.messages import BsgExtractMessagesOperator
 from bsg_provider.simulator import BsgSimulator
-from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
+from tests.operators.conftest import MESSAGES_NOW as NOW
+from tests.operators.conftest import serving_messages
 
 UTC = timezone.utc
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 START, END = datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 20, tzinfo=UTC)
 PII_KEY = "test-pii-key-3f1c9a7e5b2d8f40"
 CONTEXT = {"data_interval_start": START, "data_interval_end": END}
@@ -31,16 +31,7 @@ CONTEXT = {"data_interval_start": START, "data_interval_end": END}
 
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[BsgSimulator]:
-    with BsgSimulator(
-        campaigns=300, seed=5, api_key="test_messages_op", now=NOW, messages_per_campaign=20
-    ) as simulator:
-        name, value = bsg_connection_env(
-            "bsg_msg", host=simulator.url, api_key=simulator.api_key, **FAST_RETRY_EXTRAS
-        )
-        monkeypatch.setenv(name, value)
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_BSG_PII_KEY", json.dumps({"conn_type": "generic", "password": PII_KEY})
-        )
+    with serving_messages(monkeypatch, "bsg_msg", PII_KEY, seed=5, messages_per_campaign=20) as simulator:
         yield simulator
 
 

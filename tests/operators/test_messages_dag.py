@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from bsg_provider.simulator import BsgSimulator
-from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 from tests.dag_helpers import run_dag, task_states, xcom_return_value
+from tests.operators.conftest import MESSAGES_NOW as NOW
+from tests.operators.conftest import serving_messages
 from tests.operators.test_campaigns_runtime_args import parse_folder
 
 UTC = timezone.utc
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 PII_KEY = "dag-test-pii-key-5e0b7c2a9d14"
 
 #: Yesterday's messages by the data interval, and all messages of campaigns an upstream task names.
@@ -62,15 +62,7 @@ bsg_messages_daily()
 
 @pytest.fixture
 def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[BsgSimulator]:
-    with BsgSimulator(
-        campaigns=300, seed=8, api_key="test_messages_dag", now=NOW, messages_per_campaign=25
-    ) as simulator:
-        name, value = bsg_connection_env(
-            "bsg_msg_dag", host=simulator.url, api_key=simulator.api_key, **FAST_RETRY_EXTRAS
-        )
-        monkeypatch.setenv(name, value)
-        key_connection = json.dumps({"conn_type": "generic", "password": PII_KEY})
-        monkeypatch.setenv("AIRFLOW_CONN_BSG_PII_KEY", key_connection)
+    with serving_messages(monkeypatch, "bsg_msg_dag", PII_KEY, seed=8, messages_per_campaign=25) as simulator:
         yield simulator
 
 
