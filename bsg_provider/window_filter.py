@@ -148,8 +148,12 @@ class WindowFilter:
 
     def _slow_keep(self, record: dict[str, Any], bounds: _Bounds) -> bool:
         readings, wall = self._readings(record)
-        wall_inside = bounds.api_from <= wall <= bounds.api_to
-        instant_inside = any(bounds.from_earliest <= r <= bounds.to_latest for r in readings)
+        # An API comparing on the whole second returns what lies less than a second past a
+        # bound (``to`` inclusive, ``created_at`` 0.4 s after it): still what was asked for.
+        wall_inside = bounds.api_from - RESOLUTION < wall < bounds.api_to + RESOLUTION
+        instant_inside = any(
+            bounds.from_earliest - RESOLUTION < r < bounds.to_latest + RESOLUTION for r in readings
+        )
         if not (wall_inside or instant_inside):
             raise self._outside(record)
         window = bounds.window

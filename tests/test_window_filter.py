@@ -57,6 +57,22 @@ def test_a_record_outside_the_request_names_the_assumption_and_the_evidence():
     assert "`python -m bsg_provider.check_api --conn-id bsg_x`" in message
 
 
+def test_a_fraction_past_a_bound_is_what_an_api_comparing_whole_seconds_returns():
+    # filter[to]='2026-11-02 00:00:00' inclusive on the truncated second returns 00:00:00.400:
+    # asked for, cut, never taken for a filter on another field. A whole second past is.
+    f = _filter()
+    page = [
+        _campaign(1, "2026-11-02T00:00:00.400+00:00"),
+        _campaign(2, "2026-10-31T23:59:58.600+00:00"),
+        _campaign(3, "2026-11-01T00:00:00.400+00:00"),
+    ]
+    assert [c["id"] for c in f.keep(page)] == [3]
+    assert f.outside == 2
+    for late in ("2026-11-02T00:00:01.000+00:00", "2026-10-31T23:59:58.000+00:00"):
+        with pytest.raises(BsgAssumptionError):
+            _filter().keep([_campaign(9, late)])
+
+
 def test_a_record_of_another_type_fails_the_type_assumption():
     f = _filter()
     with pytest.raises(BsgAssumptionError) as info:

@@ -382,7 +382,7 @@ def test_the_summary_is_small_and_holds_no_data_or_secret(simulator, bsg_conn_id
     assert (summary["windows"], summary["retries"], summary["logins"], summary["clipped"]) == (1, 0, 1, False)
     assert (summary["interval_start"], summary["interval_end"]) == (start.isoformat(), end.isoformat())
     assert summary["records"] == len(simulator.ground_truth_ids(start, end)) > 0
-    assert 0 <= summary["elapsed_seconds"] < 30
+    assert isinstance(summary["elapsed_seconds"], float) and summary["elapsed_seconds"] >= 0
     text = json.dumps(summary)
     for campaign in simulator.ground_truth(start, end):
         assert str(campaign["id"]) not in text and campaign["name"] not in text

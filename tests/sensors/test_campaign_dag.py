@@ -72,15 +72,14 @@ def test_fails_fast_without_retries_when_the_campaign_is_spam(
     campaign = simulator.add_campaign(simulator.now(), status="moderation")
     flipper = flip(campaign["id"], "spam", after_reads=2)
 
-    # Retries are allowed, yet a spam verdict is final; a long timeout shows it did not wait it out.
-    dag_run, elapsed = _run(
+    # Retries are allowed, yet a spam verdict is final: no read after it, so no retry waited it out.
+    dag_run, _ = _run(
         request, bsg_conn_id, campaign_id=campaign["id"], retries=2, timeout=600, **MODES[mode]
     )
 
     assert task_states(dag_run) == {"wait": "failed"}
     assert flipper.reads_before is not None
     assert flipper.stopped_promptly(), "it read on after the verdict (a retry?)"
-    assert elapsed < 60
 
 
 def test_a_list_from_an_upstream_xcom_waits_for_the_slowest(
