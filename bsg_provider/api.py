@@ -30,14 +30,20 @@ from bsg_provider.errors import (
     BsgValidationError,
 )
 from bsg_provider.redaction import Redacted
+from bsg_provider.resources import (  # noqa: F401 -- CAMPAIGN_TYPES, check_campaign_type re-exported
+    CAMPAIGN_TYPES,
+    CAMPAIGNS,
+    ListQuery,
+    campaigns_query,
+    check_campaign_type,
+)
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world"
 USER_AGENT = f"airflow-provider-bsg/{__version__}"
 
-CAMPAIGN_TYPES = ("sms", "rcs", "whatsapp")
 CAMPAIGN_STATUSES = ("creation", "moderation", "scheduled", "sending", "paused", "stopped", "done", "spam")
-MIN_PAGE_SIZE = 30
-MAX_PAGE_SIZE = 500
+MIN_PAGE_SIZE = CAMPAIGNS.min_page_size
+MAX_PAGE_SIZE = CAMPAIGNS.max_page_size
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
 _fast_decode = msgspec.json.Decoder().decode
@@ -135,26 +141,8 @@ def is_plain_http(base_url: str) -> bool:
 
 
 def check_page_size(page_size: Any) -> int:
-    """Return ``page_size`` if the API accepts it, else raise :class:`BsgConfigError`."""
-    if isinstance(page_size, bool) or not isinstance(page_size, int):
-        raise BsgConfigError(
-            f"page_size must be an integer from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}, got {page_size!r}."
-        )
-    if not MIN_PAGE_SIZE <= page_size <= MAX_PAGE_SIZE:
-        raise BsgConfigError(
-            f"page_size must be from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE} (the API's page[limit] range), "
-            f"got {page_size}."
-        )
-    return page_size
-
-
-def check_campaign_type(campaign_type: Any) -> str:
-    """Return ``campaign_type`` if the API knows it, else raise :class:`BsgConfigError`."""
-    if campaign_type not in CAMPAIGN_TYPES:
-        raise BsgConfigError(
-            f"campaign_type must be one of {', '.join(CAMPAIGN_TYPES)}, got {campaign_type!r}."
-        )
-    return str(campaign_type)
+    """Return ``page_size`` if the campaigns endpoint accepts it, else raise :class:`BsgConfigError`."""
+    return CAMPAIGNS.check_page_size(page_size)
 
 
 def check_campaign_id(campaign_id: Any) -> int:
@@ -170,6 +158,27 @@ def check_campaign_id(campaign_id: Any) -> int:
     if value is None or value <= 0:
         raise BsgConfigError(f"A campaign id must be a positive integer, got {campaign_id!r}.")
     return value
+
+
+def check_campaign_ids(campaign_id: Any) -> list[int] | None:
+    """
+    None, or the distinct campaign ids of one id or a list of them, in the order given.
+
+    :param campaign_id: None, an id, or a list or tuple of ids (digit strings accepted, and a
+        rendered template's text such as ``"12,13"`` or ``"[12, 13]"``).
+    :raises BsgConfigError: for an empty list or an id that is not a positive integer.
+    """
+    if campaign_id is None:
+        return None
+    if isinstance(campaign_id, str) and ("," in campaign_id or campaign_id.strip().startswith("[")):
+        inner = campaign_id.strip().removeprefix("[").removesuffix("]")
+        campaign_id = [part for part in (piece.strip() for piece in inner.split(",")) if part]
+    values = list(campaign_id) if isinstance(campaign_id, (list, tuple, set, frozenset)) else [campaign_id]
+    if not values:
+        raise BsgConfigError(
+            "campaign_id is an empty list: give at least one campaign id, or None for every campaign."
+        )
+    return list(dict.fromkeys(check_campaign_id(value) for value in values))
 
 
 def login_request(api_key: str) -> ApiRequest:
@@ -202,25 +211,41 @@ def list_campaigns_request(
     :param offset: records to skip.
     :param limit: page size, 30..500.
     """
-    return ApiRequest(
-        "list",
-        "GET",
-        "/api/campaigns",
-        params={
-            "filter[type]": campaign_type,
+    return list_request(campaigns_query(campaign_type), api_from, api_to, offset=offset, limit=limit)
+
+
+def list_request(query: ListQuery, api_from: str, api_to: str, *, offset: int, limit: int) -> ApiRequest:
+    """
+    One page of one window of a list endpoint (campaigns or messages), sorted by id ascending.
+
+    :param query: the resource and its filters.
+    :param api_from: lower bound, ``yyyy-mm-dd hh:mm:ss`` in the API timezone.
+    :param api_to: upper bound, same format.
+    :param offset: records to skip.
+    :param limit: page size, within the resource's range.
+    """
+    params = dict(query.filters)
+    params.update(
+        {
             "filter[from]": api_from,
             "filter[to]": api_to,
             "page[offset]": str(offset),
             "page[limit]": str(limit),
             "sort": "id",
             "way": "asc",
-        },
+        }
     )
+    return ApiRequest(query.resource.endpoint, "GET", query.resource.path, params=params)
 
 
 def get_campaign_request(campaign_id: int) -> ApiRequest:
     """``GET /api/campaigns/{id}``."""
     return ApiRequest("get", "GET", f"/api/campaigns/{campaign_id}")
+
+
+def campaign_details_request(campaign_id: int) -> ApiRequest:
+    """``GET /api/campaigns/{id}/detail``: a campaign with its delivery statistics by status."""
+    return ApiRequest("detail", "GET", f"/api/campaigns/{campaign_id}/detail")
 
 
 def timeout_error(request: ApiRequest, base_url: str, timeout: float) -> BsgTransportError:
@@ -408,13 +433,13 @@ def parse_token(payload: Any) -> str:
     return Redacted(token)
 
 
-def check_campaign(record: Any, endpoint: str) -> dict[str, Any]:
-    """Return ``record`` if it is a campaign object with an integer id, else raise."""
+def check_campaign(record: Any, endpoint: str, noun: str = "campaign") -> dict[str, Any]:
+    """Return ``record`` if it is an object with an integer id, else raise."""
     if not isinstance(record, dict):
-        raise _malformed(endpoint, f"a campaign that is not an object ({type(record).__name__})")
+        raise _malformed(endpoint, f"a {noun} that is not an object ({type(record).__name__})")
     campaign_id = record.get("id")
     if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
-        raise _malformed(endpoint, f"a campaign whose id is {campaign_id!r}, not an integer")
+        raise _malformed(endpoint, f"a {noun} whose id is {campaign_id!r}, not an integer")
     return record
 
 
@@ -424,17 +449,42 @@ def parse_campaign(payload: Any) -> dict[str, Any]:
     return check_campaign(data, "get")
 
 
+def parse_campaign_details(payload: Any) -> dict[str, Any]:
+    """Read the campaign and its statistics from ``GET /api/campaigns/{id}/detail``."""
+    data = payload.get("data") if isinstance(payload, Mapping) else None
+    details = check_campaign(data, "detail")
+    if not isinstance(details.get("statistics"), Mapping):
+        raise _malformed("detail", "no 'statistics' object")
+    return details
+
+
 def parse_campaign_page(payload: Any) -> CampaignPage:
     """Read one page of ``GET /api/campaigns`` (``SearchCampaignResource``), checking what paging needs."""
+    return parse_list_page(payload)
+
+
+def parse_message_page(payload: Any) -> CampaignPage:
+    """Read one page of ``GET /api/messages``, checking what paging needs."""
+    return parse_list_page(payload, endpoint="messages", noun="message")
+
+
+def parse_list_page(payload: Any, endpoint: str = "list", noun: str = "campaign") -> CampaignPage:
+    """
+    Read one page of a list endpoint, checking what paging needs.
+
+    :param payload: the decoded answer.
+    :param endpoint: the request's endpoint name, for errors.
+    :param noun: what one record is, for errors.
+    """
     if not isinstance(payload, Mapping):
-        raise _malformed("list", f"a {type(payload).__name__} instead of an object")
+        raise _malformed(endpoint, f"a {type(payload).__name__} instead of an object")
     data = payload.get("data")
     if not isinstance(data, list):
-        raise _malformed("list", f"'data' that is {type(data).__name__}, not a list")
+        raise _malformed(endpoint, f"'data' that is {type(data).__name__}, not a list")
     meta = payload.get("meta")
     page = meta.get("page") if isinstance(meta, Mapping) else None
     if not isinstance(page, Mapping):
-        raise _malformed("list", "no 'meta.page' object")
+        raise _malformed(endpoint, "no 'meta.page' object")
     numbers: dict[str, int | None] = {}
     for key in ("total", "offset", "limit"):
         value = page.get(key)
@@ -444,8 +494,8 @@ def parse_campaign_page(payload: Any) -> CampaignPage:
             numbers[key] = None
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise _malformed("list", f"meta.page.{key} = {value!r}, not a non-negative integer")
+            raise _malformed(endpoint, f"meta.page.{key} = {value!r}, not a non-negative integer")
         numbers[key] = value
     for record in data:
-        check_campaign(record, "list")
+        check_campaign(record, endpoint, noun)
     return CampaignPage(records=data, **numbers)  # type: ignore[arg-type]

@@ -14,12 +14,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.records import CSV_COLUMNS, RecordShaper
+from bsg_provider.records import RecordShaper
+
+if TYPE_CHECKING:
+    from bsg_provider.message_records import MessageShaper
 
 FILE_FORMATS = ("jsonl", "csv")
 #: File name suffixes (before an optional ``.gz``) that name a format.
@@ -105,7 +108,7 @@ class JsonLinesEncoder:
 
     header = b""
 
-    def __init__(self, shaper: RecordShaper) -> None:
+    def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._shape = shaper.json_record
         # msgspec (installed by Airflow) encodes several times faster than json; same compact form.
         self._dumps = msgspec.json.Encoder().encode
@@ -121,18 +124,18 @@ class JsonLinesEncoder:
 
 class CsvEncoder:
     """
-    RFC 4180 CSV with the fixed header :data:`~bsg_provider.records.CSV_COLUMNS`, ``\\n`` line endings,
+    RFC 4180 CSV with the shaper's fixed header (``csv_columns``), ``\\n`` line endings,
     fields quoted only when they need it.
 
     :param shaper: decides the cells.
     """
 
-    def __init__(self, shaper: RecordShaper) -> None:
+    def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._row = shaper.csv_row
         # The csv writer hands each whole row to write(): collect it there instead of in a buffer.
         self._rows: list[str] = []
         self._writer = csv.writer(_Collector(self._rows.append), lineterminator="\n")
-        self.header = self._encode_cells(list(CSV_COLUMNS))
+        self.header = self._encode_cells(list(shaper.csv_columns))
 
     def encode(self, campaign: dict[str, Any]) -> bytes:
         """One campaign as one row."""
@@ -150,7 +153,7 @@ class _Collector:
         self.write = write
 
 
-def make_encoder(output_format: OutputFormat, shaper: RecordShaper) -> RecordEncoder:
+def make_encoder(output_format: OutputFormat, shaper: RecordShaper | MessageShaper) -> RecordEncoder:
     """
     The encoder for a format.
 

@@ -65,7 +65,10 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "hooks": [{"integration-name": "BSG One API", "python-modules": ["bsg_provider.hooks.bsg"]}],
         "operators": [
-            {"integration-name": "BSG One API", "python-modules": ["bsg_provider.operators.campaigns"]}
+            {
+                "integration-name": "BSG One API",
+                "python-modules": ["bsg_provider.operators.campaigns", "bsg_provider.operators.messages"],
+            }
         ],
         "sensors": [{"integration-name": "BSG One API", "python-modules": ["bsg_provider.sensors.campaign"]}],
         "triggers": [

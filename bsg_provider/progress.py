@@ -31,6 +31,7 @@ class ExtractionProgress:
     :param log: the task's logger.
     :param plan: the windows being extracted.
     :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``, for the messages.
+    :param what: what is extracted, for the messages; default ``"<campaign_type> campaigns"``.
     :param counters: the hook's request counters, read at each line.
     :param interval: least seconds between two lines inside one window.
     :param clock: a monotonic clock (injectable for tests).
@@ -41,14 +42,16 @@ class ExtractionProgress:
         log: logging.Logger,
         plan: WindowPlan,
         *,
-        campaign_type: str,
+        campaign_type: str = "sms",
         counters: RequestCounters,
+        what: str | None = None,
         interval: float = PROGRESS_INTERVAL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.log = log
         self.plan = plan
         self.campaign_type = campaign_type
+        self.what = what if what is not None else f"{campaign_type} campaigns"
         self.counters = counters
         self.interval = interval
         self.clock = clock
@@ -75,8 +78,8 @@ class ExtractionProgress:
         plan = self.plan
         clipped = " (end clipped to the API's 30-day future limit)" if plan.clipped else ""
         self._info(
-            "Extracting %s campaigns created in %s%s in %d window(s): %s",
-            self.campaign_type,
+            "Extracting %s created in %s%s in %d window(s): %s",
+            self.what,
             _span(plan.start, plan.end),
             clipped,
             len(plan.windows),
@@ -135,9 +138,9 @@ class ExtractionProgress:
         """Log the closing line and return the elapsed seconds."""
         elapsed = self.clock() - self._started
         self._info(
-            "Extracted %d %s campaigns from %d window(s) with %d requests in %.1f s (%.0f records/s); %s.",
+            "Extracted %d %s from %d window(s) with %d requests in %.1f s (%.0f records/s); %s.",
             self.records,
-            self.campaign_type,
+            self.what,
             len(self.plan.windows),
             self.counters.requests - self._requests_before,
             elapsed,

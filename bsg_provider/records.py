@@ -51,7 +51,7 @@ _KNOWN = frozenset(CAMPAIGN_COLUMNS)
 _ROW_BEFORE = itemgetter(*_BEFORE_STATISTICS)
 _ROW_AFTER = itemgetter(*_AFTER_STATISTICS)
 _STATISTICS_COUNTS = itemgetter(*STATISTICS_KEYS)
-#: Types the csv module writes as they are (None as an empty cell); the rest goes through _cell().
+#: Types the csv module writes as they are (None as an empty cell); the rest goes through csv_cell().
 _CSV_NATIVE = frozenset({str, int, float, type(None)})
 _TIMESTAMP_ORDER = tuple(name for name in CAMPAIGN_COLUMNS if name in TIMESTAMP_COLUMNS)
 _KNOWN_STATISTICS = frozenset(STATISTICS_KEYS)
@@ -61,7 +61,8 @@ _CONVERSION_CACHE_SIZE = 4096
 _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu", "GMT", "Etc/GMT"})
 
 
-def _dumps(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """Compact JSON, non-ASCII kept as it is: how nested values go into a CSV cell."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -127,6 +128,31 @@ class TimestampConverter:
             except ValueError:
                 raise ValueError(name) from None
 
+    def convert_record(
+        self, record: dict[str, Any], fields: Sequence[str], *, noun: str = "campaign", endpoint: str = "list"
+    ) -> None:
+        """
+        :meth:`convert_fields` on a record of an API answer, with the error a bad timestamp there is.
+
+        :param record: a campaign or message.
+        :param fields: the names of its timestamp fields.
+        :param noun: what the record is, for the error.
+        :param endpoint: the endpoint it came from, for the error.
+        :raises BsgMalformedResponseError: naming the record, the field and the way out.
+        """
+        try:
+            self.convert_fields(record, fields)
+        except ValueError as exc:
+            name = exc.args[0]
+            raise BsgMalformedResponseError(
+                f"{noun.capitalize()} {record['id']} has {name} {record[name]!r}, which is not a timestamp "
+                "(the API documents 'yyyy-mm-dd hh:mm:ss' or ISO 8601). To write the API's strings "
+                "unchanged, set convert_timestamps=False.",
+                status=200,
+                reason="bad_timestamp",
+                endpoint=endpoint,
+            ) from None
+
     def _to_utc(self, value: str) -> str:
         text = value.strip()
         if text.endswith(("Z", "z")):
@@ -145,6 +171,9 @@ class RecordShaper:
     :param api_timezone: IANA name of the account's timezone, to read naive timestamps.
     :param convert_timestamps: convert timestamps to ISO 8601 UTC (True) or keep the API's strings.
     """
+
+    #: The CSV header.
+    csv_columns = CSV_COLUMNS
 
     def __init__(self, *, api_timezone: str = "UTC", convert_timestamps: bool = True) -> None:
         self.convert_timestamps = convert_timestamps
@@ -196,7 +225,7 @@ class RecordShaper:
             row = [*_ROW_BEFORE(record), *_STATISTICS_COUNTS(statistics), *_ROW_AFTER(record), None]
             if all(map(_CSV_NATIVE.__contains__, map(type, row))):
                 return row
-            return [value if type(value) in _CSV_NATIVE else _cell(value) for value in row]
+            return [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in row]
         extra = {} if known_only else {name: campaign[name] for name in campaign.keys() - _KNOWN}
         if isinstance(statistics, dict):
             counts = [statistics.get(key) for key in STATISTICS_KEYS]
@@ -210,22 +239,11 @@ class RecordShaper:
         values = [record[name] for name in _BEFORE_STATISTICS]
         values += counts
         values += [record[name] for name in _AFTER_STATISTICS]
-        values.append(_dumps(dict(sorted(extra.items()))) if extra else None)
-        return [value if type(value) in _CSV_NATIVE else _cell(value) for value in values]
+        values.append(json_text(dict(sorted(extra.items()))) if extra else None)
+        return [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in values]
 
     def _convert_timestamps(self, record: dict[str, Any]) -> None:
-        try:
-            self._timestamp.convert_fields(record, _TIMESTAMP_ORDER)
-        except ValueError as exc:
-            name = exc.args[0]
-            raise BsgMalformedResponseError(
-                f"Campaign {record['id']} has {name} {record[name]!r}, which is not a timestamp "
-                "(the API documents 'yyyy-mm-dd hh:mm:ss' or ISO 8601). To write the API's strings "
-                "unchanged, set convert_timestamps=False.",
-                status=200,
-                reason="bad_timestamp",
-                endpoint="list",
-            ) from None
+        self._timestamp.convert_record(record, _TIMESTAMP_ORDER)
 
 
 def _ordered_statistics(statistics: Any) -> Any:
@@ -239,10 +257,10 @@ def _ordered_statistics(statistics: Any) -> Any:
     return ordered
 
 
-def _cell(value: Any) -> str:
-    """A value the csv module would not write as JSON would: booleans, lists, objects."""
+def csv_cell(value: Any) -> str:
+    """A value the csv module would not write as JSON would (booleans, lists, objects), as text."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float, str)):
         return str(value)
-    return _dumps(value)
+    return json_text(value)

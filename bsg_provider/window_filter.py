@@ -6,7 +6,9 @@ the cut here is what makes the extraction exact: a record is kept iff its ``crea
 lies in the window's half-open ``[start, end)``. Before that, every record is checked
 against the request: one whose ``created_at`` lies outside the requested bounds under
 every reading of them means the API filters on another field than ``created_at``, and one
-of another ``message_type`` means it ignored ``filter[type]``. Both raise
+that contradicts a filter sent (a campaign of another ``message_type`` for ``filter[type]``,
+a message of another ``campaign_id`` for ``filter[campaign_id]``: the query's ``expect``)
+means it ignored that filter. Both raise
 :class:`~bsg_provider.errors.BsgAssumptionError` before anything is written.
 
 Pure and on the hot path: a plain ``yyyy-mm-dd hh:mm:ss`` in a window without a DST change
@@ -21,12 +23,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bsg_provider.errors import BsgAssumptionError
+from bsg_provider.resources import ListQuery, campaigns_query
 from bsg_provider.windows import API_TIME_FORMAT, RESOLUTION, Window, api_zone, offset_changes, wall_readings
 
 #: The command docs/api-assumptions.md tells users to run when an assumption fails.
 CHECK_API_COMMAND = "python -m bsg_provider.check_api --conn-id {conn_id}"
-#: The fields shown as evidence when a record fails the check.
-_EVIDENCE_FIELDS = ("created_at", "start_at", "real_start_at", "finished_at")
 _UTC = timezone.utc
 
 
@@ -53,14 +54,24 @@ class WindowFilter:
     two windows, and this passes it on once.
 
     :param tz: IANA name of the API timezone.
-    :param campaign_type: the ``filter[type]`` sent.
+    :param campaign_type: the ``filter[type]`` sent, for campaigns (when ``query`` is None).
     :param conn_id: the connection, for the command the error messages suggest.
+    :param query: the resource and filters the requests carry; what each record must match.
     """
 
-    def __init__(self, *, tz: str, campaign_type: str, conn_id: str = "bsg_default") -> None:
+    def __init__(
+        self,
+        *,
+        tz: str,
+        campaign_type: str = "sms",
+        conn_id: str = "bsg_default",
+        query: ListQuery | None = None,
+    ) -> None:
         self.tz = tz
         self.zone = api_zone(tz)
-        self.campaign_type = campaign_type
+        self.query = query if query is not None else campaigns_query(campaign_type)
+        self.noun = self.query.resource.noun
+        self._expect = self.query.expect
         self.conn_id = conn_id
         self.outside = 0
         self._twice: set[int] = set()
@@ -100,20 +111,21 @@ class WindowFilter:
         """
         Check every record of a page and return those created in the window.
 
-        :param records: campaigns the pager passed on for the current window.
-        :raises BsgAssumptionError: for a record outside the requested bounds or of another type.
+        :param records: records the pager passed on for the current window.
+        :raises BsgAssumptionError: for a record outside the requested bounds or against a filter.
         """
         bounds = self._bounds
         if bounds is None:
             raise RuntimeError("WindowFilter.window() must be called before keep()")
-        campaign_type = self.campaign_type
+        expect = self._expect
         text = bounds.text
         repeated = bounds.repeated
         kept: list[dict[str, Any]] = []
         for record in records:
-            message_type = record.get("message_type")
-            if message_type is not None and message_type != campaign_type:
-                raise self._wrong_type(record)
+            for name, value in expect:
+                got = record.get(name)
+                if got is not None and got != value:
+                    raise self._against_filter(record, name, value)
             created = record.get("created_at")
             if (
                 text is not None
@@ -160,10 +172,10 @@ class WindowFilter:
         moment = _parse(value)
         if moment is None:
             raise BsgAssumptionError(
-                f"Campaign {record.get('id')} has created_at {value!r}, which is not a timestamp; the "
-                "extraction keeps each campaign by created_at (the API documents 'yyyy-mm-dd hh:mm:ss' "
-                "or ISO 8601). Nothing was written. Check the API's answers with "
-                f"`{CHECK_API_COMMAND.format(conn_id=self.conn_id)}` and report the campaign to BSG.",
+                f"{self.noun.capitalize()} {record.get('id')} has created_at {value!r}, which is not a "
+                f"timestamp; the extraction keeps each {self.noun} by created_at (the API documents "
+                "'yyyy-mm-dd hh:mm:ss' or ISO 8601). Nothing was written. Check the API's answers with "
+                f"`{CHECK_API_COMMAND.format(conn_id=self.conn_id)}` and report the {self.noun} to BSG.",
                 assumption="created_at",
             )
         if moment.tzinfo is None:
@@ -172,7 +184,8 @@ class WindowFilter:
         return (instant,), instant.astimezone(self.zone).replace(tzinfo=None)
 
     def _evidence(self, record: dict[str, Any]) -> str:
-        return ", ".join(f"{name} {record.get(name)!r}" for name in _EVIDENCE_FIELDS if name in record)
+        fields = self.query.resource.evidence_fields
+        return ", ".join(f"{name} {record.get(name)!r}" for name in fields if name in record)
 
     def _advice(self) -> str:
         return (
@@ -186,15 +199,15 @@ class WindowFilter:
         assert bounds is not None
         api_from, api_to = (bound.strftime(API_TIME_FORMAT) for bound in (bounds.api_from, bounds.api_to))
         return BsgAssumptionError(
-            f"The API returned campaign {record.get('id')} for filter[from]='{api_from}' "
+            f"The API returned {self.noun} {record.get('id')} for filter[from]='{api_from}' "
             f"filter[to]='{api_to}' (API timezone {self.tz}), but its {self._evidence(record)} lies "
             "outside them. The provider assumes filter[from]/filter[to] select on created_at; this "
             "answer says the API filters on another field, so the file would hold the wrong "
-            "campaigns. " + self._advice(),
+            f"{self.query.resource.name}. " + self._advice(),
             assumption="filter_field",
         )
 
-    def _wrong_type(self, record: dict[str, Any]) -> BsgAssumptionError:
+    def _against_filter(self, record: dict[str, Any], name: str, value: Any) -> BsgAssumptionError:
         bounds = self._bounds
         asked = ""
         if bounds is not None:
@@ -202,12 +215,20 @@ class WindowFilter:
                 f" filter[from]='{bounds.api_from.strftime(API_TIME_FORMAT)}' "
                 f"filter[to]='{bounds.api_to.strftime(API_TIME_FORMAT)}'"
             )
+        if name == "message_type":
+            return BsgAssumptionError(
+                f"The API returned campaign {record.get('id')} with message_type {record.get(name)!r} "
+                f"for filter[type]={value}{asked} ({self._evidence(record)}). The provider "
+                "assumes the list endpoint honours filter[type]; this answer says it does not, so the "
+                "file would mix campaign types. " + self._advice(),
+                assumption="filter_type",
+            )
         return BsgAssumptionError(
-            f"The API returned campaign {record.get('id')} with message_type {record.get('message_type')!r} "
-            f"for filter[type]={self.campaign_type}{asked} ({self._evidence(record)}). The provider "
-            "assumes the list endpoint honours filter[type]; this answer says it does not, so the file "
-            "would mix campaign types. " + self._advice(),
-            assumption="filter_type",
+            f"The API returned {self.noun} {record.get('id')} with {name} {record.get(name)!r} for "
+            f"{self.query.describe_filters()}{asked} ({self._evidence(record)}). The provider assumes "
+            f"{self.query.resource.path} honours that filter; this answer says it does not, so the "
+            f"file would hold other {self.query.resource.name}. " + self._advice(),
+            assumption=f"filter_{name}",
         )
 
 

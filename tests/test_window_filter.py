@@ -216,3 +216,22 @@ def test_every_reading_across_dst_changes_loses_nothing(reading, with_offset, cu
 
 def _render_wall(created, zone):
     return created.replace(microsecond=0).astimezone(zone).replace(tzinfo=None)
+
+
+def test_a_message_of_another_campaign_than_filtered_is_an_assumption_error():
+    from bsg_provider.resources import messages_query
+
+    start = datetime(2025, 5, 1, tzinfo=timezone.utc)
+    plan = plan_windows(start, start + timedelta(days=1), tz="UTC", now=start + timedelta(days=9))
+    f = WindowFilter(tz="UTC", query=messages_query(42), conn_id="bsg_x")
+    f.window(plan.windows[0])
+    ok = {"id": 1, "campaign_id": 42, "created_at": "2025-05-01 10:00:00"}
+    assert f.keep([ok]) == [ok]
+    wrong = r"message 2 with campaign_id 7 for filter\[campaign_id\]=42"
+    with pytest.raises(BsgAssumptionError, match=wrong) as info:
+        f.keep([{"id": 2, "campaign_id": 7, "created_at": "2025-05-01 10:00:00"}])
+    assert info.value.assumption == "filter_campaign_id"
+    assert "/api/messages honours that filter" in str(info.value)
+    with pytest.raises(BsgAssumptionError, match=r"returned message 3 for filter\[from\]") as info:
+        f.keep([{"id": 3, "campaign_id": 42, "created_at": "2025-07-01 10:00:00"}])
+    assert info.value.assumption == "filter_field"

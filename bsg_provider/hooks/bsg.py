@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 import requests
@@ -17,13 +17,17 @@ from bsg_provider.api import (
     USER_AGENT,
     ApiRequest,
     auth_headers,
-    check_campaign_type,
-    check_page_size,
+    campaign_details_request,
+    check_campaign_id,
+    check_campaign_ids,
     connection_error,
     is_plain_http,
     is_span_refusal,
     list_campaigns_request,
+    list_request,
+    parse_campaign_details,
     parse_campaign_page,
+    parse_list_page,
     timeout_error,
 )
 from bsg_provider.call_flow import (
@@ -43,6 +47,7 @@ from bsg_provider.get_provider_info import CONNECTION_FIELDS, CONNECTION_UI_BEHA
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
 from bsg_provider.progress import ExtractionProgress
+from bsg_provider.resources import CAMPAIGNS, MESSAGES, ListQuery, campaigns_query, messages_query
 from bsg_provider.throttle import RequestThrottle
 from bsg_provider.window_filter import WindowFilter
 from bsg_provider.windows import Window, WindowPlan, plan_windows
@@ -278,40 +283,36 @@ class BsgHook(BsgBaseHook):
         :param page_size: records per request, 30..500.
         :raises BsgAssumptionError: when a page holds a campaign the request ruled out.
         """
-        window_filter = self._window_filter(campaign_type)
-        for fresh, _total in self._window_pages(window, campaign_type, page_size, window_filter):
+        query = campaigns_query(campaign_type)
+        window_filter = self._window_filter(query)
+        for fresh, _total in self._window_pages(window, query, page_size, window_filter):
             if fresh:
                 yield fresh
 
-    def _window_filter(self, campaign_type: str) -> WindowFilter:
-        return WindowFilter(
-            tz=self.settings.api_timezone, campaign_type=campaign_type, conn_id=self.bsg_conn_id
-        )
+    def _window_filter(self, query: ListQuery) -> WindowFilter:
+        return WindowFilter(tz=self.settings.api_timezone, query=query, conn_id=self.bsg_conn_id)
 
     def _window_pages(
-        self, window: Window, campaign_type: str, page_size: int, window_filter: WindowFilter
+        self, window: Window, query: ListQuery, page_size: int, window_filter: WindowFilter
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
+        resource = query.resource
+        parse = partial(parse_list_page, endpoint=resource.endpoint, noun=resource.noun)
         api_from, api_to = window.api_bounds(self.settings.api_timezone)
         window_filter.window(window)
         # Rows can appear only in a window reaching the present; there pages overlap by one row.
         pager = WindowPager(page_size, overlap=window.is_live(datetime.now(timezone.utc)))
         while not pager.done:
             page = self.call(
-                list_campaigns_request(
-                    api_from,
-                    api_to,
-                    campaign_type=campaign_type,
-                    offset=pager.request_offset,
-                    limit=page_size,
-                ),
-                parse=parse_campaign_page,
+                list_request(query, api_from, api_to, offset=pager.request_offset, limit=page_size),
+                parse=parse,
             )
             # The request asks for a little more than the window: keep what was created in it.
             fresh = window_filter.keep(pager.accept(page))
             if pager.rescans and pager.offset == 0:
                 self.log.warning(
-                    "Campaigns changed while paging %s..%s (total now %s); reading the window again "
+                    "%s changed while paging %s..%s (total now %s); reading the window again "
                     "(re-read %d) so nothing is skipped.",
+                    resource.name.capitalize(),
                     api_from,
                     api_to,
                     pager.total,
@@ -337,10 +338,44 @@ class BsgHook(BsgBaseHook):
         :raises BsgConfigError: for bad arguments, before any request.
         :raises BsgAssumptionError: when a page holds a campaign the request ruled out.
         """
-        check_campaign_type(campaign_type)
-        check_page_size(page_size)
-        window_filter = self._window_filter(campaign_type)
-        progress = ExtractionProgress(self.log, plan, campaign_type=campaign_type, counters=self.counters)
+        query = campaigns_query(campaign_type)
+        CAMPAIGNS.check_page_size(page_size)
+        return self._query_pages(plan, query, page_size, f"{campaign_type} campaigns")
+
+    def iter_message_pages(
+        self,
+        plan: WindowPlan,
+        *,
+        campaign_id: int | str | Sequence[int | str] | None = None,
+        page_size: int = 500,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """
+        The messages of every window of ``plan``, page by page, as :meth:`iter_pages` reads campaigns.
+
+        :param plan: from :meth:`plan`.
+        :param campaign_id: None for every campaign's messages, or one campaign id or a list:
+            one pass with ``filter[campaign_id]`` per distinct id, in the order given.
+        :param page_size: records per request, 15..500.
+        :raises BsgConfigError: for bad arguments, before any request.
+        :raises BsgAssumptionError: when a page holds a message the request ruled out.
+        """
+        MESSAGES.check_page_size(page_size)
+        ids = check_campaign_ids(campaign_id)
+        queries = [messages_query()] if ids is None else [messages_query(one) for one in ids]
+
+        def passes() -> Iterator[list[dict[str, Any]]]:
+            for query in queries:
+                what = "messages" if not query.filters else f"messages of campaign {query.expect[0][1]}"
+                yield from self._query_pages(plan, query, page_size, what)
+
+        return passes()
+
+    def _query_pages(
+        self, plan: WindowPlan, query: ListQuery, page_size: int, what: str
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The engine both resources share: windows, pages, run-time checks, re-planning on a refused span."""
+        window_filter = self._window_filter(query)
+        progress = ExtractionProgress(self.log, plan, what=what, counters=self.counters)
         progress.started()
         self.last_plan = plan
         index = 0
@@ -349,10 +384,10 @@ class BsgHook(BsgBaseHook):
             progress.window_started(index + 1, window)
             pages = 0
             try:
-                for fresh, total in self._window_pages(window, campaign_type, page_size, window_filter):
+                for fresh, total in self._window_pages(window, query, page_size, window_filter):
                     pages += 1
                     progress.page(index + 1, window, len(fresh), total)
-                    metrics.records_extracted(len(fresh), campaign_type)
+                    metrics.records_extracted(len(fresh), query.label)
                     if fresh:
                         yield fresh
             except BsgValidationError as exc:
@@ -397,6 +432,42 @@ class BsgHook(BsgBaseHook):
         # iter_pages checks the arguments before its first request.
         for page in self.iter_pages(self.plan(start, end), campaign_type=campaign_type, page_size=page_size):
             yield from page
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def iter_messages(
+        self,
+        start: datetime,
+        end: datetime,
+        campaign_id: int | str | Sequence[int | str] | None = None,
+        page_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """
+        Every message created in ``[start, end)``, in legal windows, each once.
+
+        The messages endpoint is assumed to follow the campaigns' window rules
+        (:data:`~bsg_provider.resources.MESSAGES`); the run-time checks fail the extraction
+        when an answer contradicts that.
+
+        :param start: interval start, timezone-aware, included.
+        :param end: interval end, timezone-aware, excluded; clipped to 30 days ahead.
+        :param campaign_id: None for all campaigns' messages, or one campaign id or a list.
+        :param page_size: records per request, 15..500.
+        :raises BsgConfigError: for bad arguments, before any request.
+        """
+        pages = self.iter_message_pages(self.plan(start, end), campaign_id=campaign_id, page_size=page_size)
+        for page in pages:
+            yield from page
+
+    def get_campaign_details(self, campaign_id: int | str) -> dict[str, Any]:
+        """
+        A campaign with its delivery statistics by status (``GET /api/campaigns/{id}/detail``).
+
+        :param campaign_id: the campaign's id.
+        :raises BsgNotFoundError: when the API knows no such campaign.
+        """
+        request = campaign_details_request(check_campaign_id(campaign_id))
+        return self.call(request, parse=parse_campaign_details)
 
     def test_connection(self) -> tuple[bool, str]:
         """

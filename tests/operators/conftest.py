@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -48,3 +50,26 @@ def task_log(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
         return caplog.text + "".join(printed)
 
     return read
+
+
+#: The clock of the messages simulators: their campaigns span the 400 days before it.
+MESSAGES_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+
+
+@contextmanager
+def serving_messages(
+    monkeypatch: pytest.MonkeyPatch, conn_id: str, pii_key: str, *, seed: int, messages_per_campaign: int
+) -> Iterator[BsgSimulator]:
+    """A simulator of 300 campaigns with that many messages each, its connection and the PII key's."""
+    with BsgSimulator(
+        campaigns=300,
+        seed=seed,
+        api_key=f"test_{conn_id}_key",
+        now=MESSAGES_NOW,
+        messages_per_campaign=messages_per_campaign,
+    ) as sim:
+        name, value = bsg_connection_env(conn_id, host=sim.url, api_key=sim.api_key, **FAST_RETRY_EXTRAS)
+        monkeypatch.setenv(name, value)
+        key_connection = json.dumps({"conn_type": "generic", "password": pii_key})
+        monkeypatch.setenv("AIRFLOW_CONN_BSG_PII_KEY", key_connection)
+        yield sim

@@ -41,18 +41,20 @@ CHILD = textwrap.dedent(
     import time
 
     import bsg_provider.operators.campaigns as campaigns
+    import bsg_provider.operators.extraction as extraction
 
     conn_id, path, start, end, page_size, marker = sys.argv[1:7]
 
     if marker:
-        class HeldSpool(campaigns.RecordSpool):
+        # The spool of the extraction engine both operators share.
+        class HeldSpool(extraction.RecordSpool):
             def copy_to(self, target):
                 super().copy_to(target)
                 target.flush()
                 open(marker, "w").close()
                 time.sleep(120)
 
-        campaigns.RecordSpool = HeldSpool
+        extraction.RecordSpool = HeldSpool
 
     campaigns.BsgExtractCampaignsOperator(
         task_id="extract", output_path="file://" + path, bsg_conn_id=conn_id,

@@ -1,0 +1,234 @@
+"""
+From a message as the API sends it to an output record, with its personal data handled.
+
+A message carries two fields of personal data: ``phone`` (the recipient) and ``text``
+(what they were sent). :class:`PersonalData` says what becomes of them: the phone is kept,
+dropped or replaced by a keyed HMAC-SHA256 (same phone, same key, same hash in every load,
+so tables can still be joined on it, while nobody without the key can test a guess); the
+text is dropped or kept. The hash key never appears in a record, an error or a repr.
+
+Typed output: ``phone`` is written as a string of digits (the API sends a JSON number,
+which the decoder reads as an exact int), ``amount.value`` as the API's exact decimal
+string. A float in either place would already have lost digits, so it fails the load
+instead. The columns are documented in docs/messages.md; change both together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from typing import Any
+
+from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
+from bsg_provider.records import TimestampConverter, csv_cell, json_text
+from bsg_provider.resources import MESSAGES
+
+PHONE_MODES = ("hash", "keep", "drop")
+TEXT_MODES = ("drop", "keep")
+#: The message fields the API documents, in output order.
+MESSAGE_FIELDS = (
+    "id",
+    "campaign_id",
+    "reference_id",
+    "type",
+    "source",
+    "text",
+    "phone",
+    "validity",
+    "status",
+    "amount",
+    "sender",
+    "created_at",
+    "sent_at",
+    "delivered_at",
+    "country",
+    "parts",
+)
+#: The column that replaces ``phone`` when it is hashed.
+PHONE_HASH_COLUMN = "phone_hash"
+_KNOWN = frozenset(MESSAGE_FIELDS)
+_TIMESTAMPS = MESSAGES.timestamp_fields
+_CSV_NATIVE = frozenset({str, int, type(None)})
+
+
+def check_phone_mode(phone: Any) -> str:
+    """Return ``phone`` if it is ``hash``, ``keep`` or ``drop``, else raise :class:`BsgConfigError`."""
+    if phone not in PHONE_MODES:
+        raise BsgConfigError(f"phone must be one of {', '.join(PHONE_MODES)}, got {phone!r}.")
+    return str(phone)
+
+
+def check_text_mode(text: Any) -> str:
+    """Return ``text`` if it is ``drop`` or ``keep``, else raise :class:`BsgConfigError`."""
+    if text not in TEXT_MODES:
+        raise BsgConfigError(f"text must be one of {', '.join(TEXT_MODES)}, got {text!r}.")
+    return str(text)
+
+
+@dataclass(frozen=True)
+class PersonalData:
+    """
+    What to do with a message's phone and text.
+
+    :param phone: ``hash`` (keyed HMAC-SHA256, hex, in column ``phone_hash``), ``keep`` or ``drop``.
+    :param text: ``drop`` or ``keep``.
+    :param key: the HMAC key, required with ``phone="hash"``; never shown in a repr.
+    """
+
+    phone: str = "hash"
+    text: str = "drop"
+    key: bytes | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        check_phone_mode(self.phone)
+        check_text_mode(self.text)
+        if self.phone == "hash" and not self.key:
+            raise BsgConfigError(
+                "phone='hash' needs an HMAC key and none was given: set the password of the PII key "
+                "connection (pii_key_conn_id) to a long random secret, or choose phone='drop'."
+            )
+
+    def columns(self) -> tuple[str, ...]:
+        """The documented fields in output order, with ``phone`` and ``text`` as the modes say."""
+        names: list[str] = []
+        for name in MESSAGE_FIELDS:
+            if name == "text" and self.text == "drop":
+                continue
+            if name == "phone":
+                if self.phone == "drop":
+                    continue
+                if self.phone == "hash":
+                    name = PHONE_HASH_COLUMN
+            names.append(name)
+        return tuple(names)
+
+
+class MessageShaper:
+    """
+    Turn messages into JSON Lines objects or CSV cells, fixed column order, personal data handled.
+
+    :param personal_data: what to do with phone and text.
+    :param api_timezone: IANA name of the account's timezone, for the timestamps.
+    :param convert_timestamps: convert timestamps to ISO 8601 UTC (True) or keep the API's strings.
+    """
+
+    def __init__(
+        self, personal_data: PersonalData, *, api_timezone: str = "UTC", convert_timestamps: bool = True
+    ) -> None:
+        self.personal_data = personal_data
+        self.convert_timestamps = convert_timestamps
+        self._timestamp = TimestampConverter(api_timezone)
+        self._columns = personal_data.columns()
+        amount_at = self._columns.index("amount")
+        #: CSV's fixed header: ``amount`` flattened, and one column for whatever the API adds.
+        self.csv_columns = (
+            *self._columns[:amount_at],
+            "amount_value",
+            "amount_currency",
+            *self._columns[amount_at + 1 :],
+            "extra_fields",
+        )
+        self._key = personal_data.key
+
+    def json_record(self, message: dict[str, Any]) -> dict[str, Any]:
+        """
+        The JSON Lines object: the columns in order (null when the API left one out), then any
+        other field the API sent, sorted by name.
+
+        :param message: one message as the API sent it.
+        :raises BsgMalformedResponseError: for a timestamp, phone or amount that cannot be written exactly.
+        """
+        record = self._shape(message)
+        for name in sorted(message.keys() - _KNOWN):
+            record[name] = message[name]
+        return record
+
+    def csv_row(self, message: dict[str, Any]) -> list[str | int | None]:
+        """
+        The CSV cells in :attr:`csv_columns` order; ``amount`` becomes ``amount_value`` (the exact
+        decimal string) and ``amount_currency``; unknown fields go to ``extra_fields`` as JSON.
+
+        :param message: one message as the API sent it.
+        :raises BsgMalformedResponseError: for a timestamp, phone or amount that cannot be written exactly.
+        """
+        record = self._shape(message)
+        amount = record.pop("amount")
+        cells: list[Any] = list(record.values())
+        at = self._columns.index("amount")
+        if isinstance(amount, dict):
+            money = [amount.get("value"), amount.get("currency")]
+        else:
+            money = [None, None] if amount is None else [json_text(amount), None]
+        cells[at:at] = money
+        extra = {name: message[name] for name in sorted(message.keys() - _KNOWN)}
+        cells.append(json_text(extra) if extra else None)
+        return [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in cells]
+
+    def _shape(self, message: dict[str, Any]) -> dict[str, Any]:
+        pii = self.personal_data
+        record: dict[str, Any] = {}
+        for name in MESSAGE_FIELDS:
+            value = message.get(name)
+            if name == "text":
+                if pii.text == "drop":
+                    continue
+            elif name == "phone":
+                if pii.phone == "drop":
+                    continue
+                digits = self._phone_digits(message)
+                if pii.phone == "hash":
+                    record[PHONE_HASH_COLUMN] = None if digits is None else self._phone_hash(digits)
+                    continue
+                value = digits
+            elif name == "amount":
+                value = self._amount(message, value)
+            record[name] = value
+        if self.convert_timestamps:
+            self._timestamp.convert_record(record, _TIMESTAMPS, noun="message", endpoint=MESSAGES.endpoint)
+        return record
+
+    def _phone_hash(self, digits: str) -> str:
+        """HMAC-SHA256 of the phone's digits under the key, as 64 hex digits."""
+        assert self._key is not None  # PersonalData refuses phone="hash" without a key
+        return hmac.new(self._key, digits.encode("ascii"), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _phone_digits(message: dict[str, Any]) -> str | None:
+        """The phone as a string of digits; the value itself never goes into an error."""
+        phone = message.get("phone")
+        if phone is None:
+            return None
+        if type(phone) is int and phone > 0:
+            return str(phone)
+        if type(phone) is str:
+            digits = phone.strip().removeprefix("+")
+            if digits.isdigit() and digits.isascii():
+                return digits
+        raise BsgMalformedResponseError(
+            f"Message {message.get('id')} has a phone of type {type(phone).__name__} that is not a "
+            "positive integer or a string of digits (a float would already have lost digits). "
+            "Nothing was written; report the message to BSG.",
+            status=200,
+            reason="bad_phone",
+            endpoint=MESSAGES.endpoint,
+        )
+
+    @staticmethod
+    def _amount(message: dict[str, Any], amount: Any) -> Any:
+        """``amount`` with its value as an exact decimal string."""
+        if not isinstance(amount, dict):
+            return amount
+        value = amount.get("value")
+        if value is None or type(value) is str:
+            return amount
+        if type(value) is int:
+            return {**amount, "value": str(value)}
+        raise BsgMalformedResponseError(
+            f"Message {message.get('id')} has amount.value {value!r} ({type(value).__name__}); the API "
+            "documents a decimal string, and a float cannot be written exactly. Nothing was written; "
+            "report the message to BSG.",
+            status=200,
+            reason="bad_amount",
+            endpoint=MESSAGES.endpoint,
+        )

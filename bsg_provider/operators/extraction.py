@@ -1,0 +1,268 @@
+"""
+What every extraction operator does, written once: interval, windows, pages, spool, atomic file, summary.
+
+:class:`BsgExtractOperatorBase` resolves the run's interval and output, drives the hook's
+pages of one resource into a :class:`~bsg_provider.spool.RecordSpool`, and moves the file
+into place only when complete. A subclass says which pages (:meth:`_pages`), how a record
+becomes bytes (:meth:`_shaper`) and what the lineage input is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, ObjectStoragePath
+
+try:
+    # What Airflow resolves while rendering templated fields: XComArg and MappedArgument.
+    from airflow.sdk.definitions._internal.mixins import ResolveMixin as _RuntimeValue
+except ImportError:  # the private module moved; XComArg is the public part of it
+    from airflow.sdk import XComArg as _RuntimeValue
+
+from bsg_provider.errors import BsgAssumptionError, BsgConfigError
+from bsg_provider.file_formats import (
+    OutputFormat,
+    check_file_format,
+    compressed,
+    resolve_format,
+)
+from bsg_provider.hooks.bsg import BsgHook
+from bsg_provider.intervals import ExtractionInterval, check_lookback, parse_bound, resolve_interval
+from bsg_provider.resources import Resource
+from bsg_provider.spool import RecordSpool
+from bsg_provider.storage import LOCAL_SCHEMES, atomic_write, output_path
+from bsg_provider.windows import WindowPlan
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+    from airflow.providers.openlineage.extractors import OperatorLineage
+
+    from bsg_provider.connection import BsgConnectionSettings
+    from bsg_provider.file_formats import RecordEncoder
+
+
+class BsgExtractOperatorBase(BaseOperator):
+    """
+    Extract one resource's records of an interval into one file in object storage, sorted by id.
+
+    :param resource: which list endpoint (set by the subclass).
+    :param output_path: where to write (templated), a URL or an ``ObjectStoragePath``.
+    :param file_format: ``jsonl`` or ``csv``; None infers it from the path's suffix.
+    :param page_size: records per request, within the resource's range.
+    :param lookback: moves the interval's start back by this much. Zero or more.
+    :param start: first instant to extract (templated). Default: ``data_interval_start``.
+    :param end: first instant not to extract (templated). Default: ``data_interval_end``.
+    :param convert_timestamps: write timestamps as ISO 8601 in UTC; False keeps the API's strings.
+    :param bsg_conn_id: the ``bsg`` connection to use.
+    """
+
+    ui_color = "#e8f1fb"
+    ui_fgcolor = "#1b3a5c"
+
+    def __init__(
+        self,
+        *,
+        resource: Resource,
+        output_path: str | ObjectStoragePath,
+        file_format: str | None = None,
+        page_size: int = 500,
+        lookback: timedelta = timedelta(0),
+        start: str | datetime | None = None,
+        end: str | datetime | None = None,
+        convert_timestamps: bool = True,
+        bsg_conn_id: str = BsgHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.resource = resource
+        self.output_path = output_path
+        self.file_format = check_file_format(file_format)
+        self.page_size = resource.check_page_size(page_size)
+        self.lookback = check_lookback(lookback)
+        self.start = start
+        self.end = end
+        self.convert_timestamps = convert_timestamps
+        self.bsg_conn_id = bsg_conn_id
+        # Literal values fail when the DAG is parsed; Jinja strings and XComArgs once rendered,
+        # in execute(), with the same messages.
+        for name, value in (("start", start), ("end", end)):
+            if not resolved_at_runtime(value):
+                parse_bound(value, name)
+        # (base URL, lineage input name, file) of the last extraction, for OpenLineage.
+        self._lineage: tuple[str, str, ObjectStoragePath] | None = None
+
+    # -- what a subclass decides ------------------------------------------------------------------
+
+    def _check_arguments(self) -> None:
+        """Check the rendered arguments of the subclass; raise :class:`BsgConfigError` when wrong."""
+
+    def _interval(self, hook: BsgHook, context: Context) -> ExtractionInterval:
+        """The interval to extract; the run's data interval unless ``start``/``end`` say otherwise."""
+        return resolve_interval(
+            start=self.start,
+            end=self.end,
+            data_interval_start=context.get("data_interval_start"),
+            data_interval_end=context.get("data_interval_end"),
+            lookback=self.lookback,
+        )
+
+    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def _encoder(self, settings: BsgConnectionSettings, output_format: OutputFormat) -> RecordEncoder:
+        raise NotImplementedError
+
+    def _lineage_input(self) -> str:
+        """The lineage input dataset's name: the endpoint and its filters."""
+        return self.resource.path
+
+    def _summary_extra(self) -> dict[str, Any]:
+        """Keys the subclass adds to the XCom summary (counts and settings, never data)."""
+        return {}
+
+    # -- the extraction ---------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Extract the interval to ``output_path``; return the summary that goes to XCom."""
+        started = time.monotonic()
+        hook = BsgHook(bsg_conn_id=self.bsg_conn_id)
+        try:
+            try:
+                self._check_arguments()
+                path = output_path(self.output_path)
+                output_format = resolve_format(path.name, self.file_format)
+                interval = self._interval(hook, context)
+                settings = hook.settings
+                encoder = self._encoder(settings, output_format)
+            except BsgConfigError as exc:
+                # A misconfigured task fails the same way on every try: do not retry it.
+                raise AirflowFailException(str(exc)) from None
+            return self._extract(hook, settings, path, output_format, encoder, interval, started)
+        finally:
+            hook.close()
+
+    def _extract(
+        self,
+        hook: BsgHook,
+        settings: BsgConnectionSettings,
+        path: ObjectStoragePath,
+        output_format: OutputFormat,
+        encoder: RecordEncoder,
+        interval: ExtractionInterval,
+        started: float,
+    ) -> dict[str, Any]:
+        plan = hook.plan(interval.start, interval.end)
+        noun = self.resource.noun
+        self.log.info(
+            "Writing to %s as %s; interval from %s and %s%s.",
+            path,
+            output_format.label,
+            interval.start_source,
+            interval.end_source,
+            f", lookback {interval.lookback}" if interval.lookback else "",
+        )
+        with RecordSpool() as spool:
+            # The hook logs the plan, each window's progress and the totals.
+            try:
+                for page in self._pages(hook, plan):
+                    for record in page:
+                        spool.add(record["id"], encoder.encode(record))
+            except BsgAssumptionError as exc:
+                # The API contradicts an assumption: the same request fails the same way, so no retry.
+                raise AirflowFailException(str(exc)) from None
+            plan = hook.last_plan or plan
+            if spool.duplicates:
+                self.log.warning(
+                    "The API returned %d %s(s) more than once across windows; each is written once.",
+                    spool.duplicates,
+                    noun,
+                )
+            if spool.reordered:
+                self.log.info(
+                    "%s arrived out of id order (the API's paging drifted); sorting them.",
+                    self.resource.name.capitalize(),
+                )
+            with atomic_write(path) as handle, compressed(handle, output_format.gzip) as stream:
+                stream.write(encoder.header)
+                spool.copy_to(stream)
+            records = len(spool)
+
+        self._lineage = (settings.base_url, self._lineage_input(), path)
+        counters = hook.counters
+        summary = {
+            "path": str(path),
+            "format": output_format.label,
+            "records": records,
+            "windows": len(plan.windows),
+            "requests": counters.requests,
+            "retries": counters.retries,
+            "logins": counters.logins,
+            "interval_start": plan.start.isoformat(),
+            "interval_end": plan.end.isoformat(),
+            "clipped": plan.clipped,
+            **self._summary_extra(),
+            "elapsed_seconds": round(time.monotonic() - started, 3),
+        }
+        self.log.info(
+            "Wrote %d %s(s) to %s with %d request(s) (%d retried) in %.1f s.",
+            records,
+            noun,
+            path,
+            counters.requests,
+            counters.retries,
+            summary["elapsed_seconds"],
+        )
+        return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> OperatorLineage | None:
+        """
+        Lineage for OpenLineage: the API's list endpoint in, the written file out.
+
+        Returns None when the OpenLineage provider is not installed, or nothing was written.
+
+        :param task_instance: the finished task instance (unused).
+        """
+        try:
+            from airflow.providers.common.compat.openlineage.facet import Dataset
+            from airflow.providers.openlineage.extractors import OperatorLineage
+        except ImportError:
+            return None
+        if self._lineage is None:
+            return None
+        base_url, source, path = self._lineage
+        (in_namespace, in_name), (out_namespace, out_name) = lineage_names(base_url, source, path)
+        return OperatorLineage(
+            inputs=[Dataset(namespace=in_namespace, name=in_name)],
+            outputs=[Dataset(namespace=out_namespace, name=out_name)],
+        )
+
+
+def lineage_names(
+    base_url: str, source: str, path: ObjectStoragePath
+) -> tuple[tuple[str, str], tuple[str, str]]:
+    """
+    OpenLineage ``(namespace, name)`` of the input (an API endpoint) and of the output file.
+
+    Files follow OpenLineage's naming: ``file`` and the absolute path on a local disk,
+    ``scheme://bucket`` and the key in an object store.
+
+    :param base_url: the connection's base URL.
+    :param source: the endpoint and its filters, such as ``/api/campaigns?filter[type]=sms``.
+    :param path: the written file.
+    """
+    protocol = path.protocol or "file"
+    if protocol in LOCAL_SCHEMES:
+        target = ("file", "/" + path.path.lstrip("/"))
+    else:
+        target = (f"{protocol}://{path.bucket}", path.key)
+    return (base_url, source), target
+
+
+def resolved_at_runtime(value: Any) -> bool:
+    """Whether Airflow replaces ``value`` before execute(): a Jinja string, an XComArg, a mapped argument."""
+    if isinstance(value, _RuntimeValue):
+        return True
+    return isinstance(value, str) and ("{{" in value or "{%" in value)

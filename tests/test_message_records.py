@@ -1,0 +1,97 @@
+"""The message shaper: columns per personal-data mode, exact phones and amounts, errors without data."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pytest
+
+from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
+from bsg_provider.message_records import MESSAGE_FIELDS, MessageShaper, PersonalData
+
+KEY = b"k" * 32
+PHONE = 998901234567891  # 15 digits: beyond a float's exact integers once scaled, and beyond 2**48
+MESSAGE = {
+    "id": 4400000190,
+    "campaign_id": 53000128,
+    "reference_id": "84fa19b2826e78cc2c591c5f61f9f12d",
+    "type": "sms",
+    "source": "rest",
+    "text": "Hello! Your order #93 is on its way.",
+    "phone": PHONE,
+    "validity": 48,
+    "status": "delivered",
+    "amount": {"value": "0.0780000", "currency": "USD"},
+    "sender": "MyClinic",
+    "created_at": "2025-04-25 01:29:07",
+    "sent_at": "2025-04-25 01:29:21",
+    "delivered_at": None,
+    "country": "DE",
+    "parts": 1,
+}
+
+
+def shaper(**modes: str) -> MessageShaper:
+    return MessageShaper(PersonalData(key=KEY, **modes), api_timezone="Europe/Berlin")
+
+
+def test_hash_mode_is_a_keyed_hmac_of_the_digits():
+    record = shaper().json_record(MESSAGE)
+    assert record["phone_hash"] == hmac.new(KEY, str(PHONE).encode(), hashlib.sha256).hexdigest()
+    assert "phone" not in record and "text" not in record
+    assert record["created_at"] == "2025-04-24T23:29:07+00:00" and record["delivered_at"] is None
+    other = MessageShaper(PersonalData(key=b"x" * 32)).json_record(MESSAGE)
+    assert other["phone_hash"] != record["phone_hash"], "another key, another hash"
+
+
+def test_keep_mode_keeps_every_digit_as_text_and_amounts_stay_strings():
+    keep = shaper(phone="keep", text="keep")
+    drifted = {**MESSAGE, "phone": "+" + str(PHONE), "amount": {"value": 7, "currency": "EUR"}}
+    record = keep.json_record(drifted)
+    assert list(record) == list(MESSAGE_FIELDS)
+    assert record["phone"] == str(PHONE) and record["amount"] == {"value": "7", "currency": "EUR"}
+    row = keep.csv_row(MESSAGE)
+    cells = dict(zip(keep.csv_columns, row, strict=True))
+    assert cells["phone"] == str(PHONE) and cells["amount_value"] == "0.0780000"
+    assert cells["amount_currency"] == "USD" and cells["extra_fields"] is None
+
+
+def test_unknown_fields_are_kept_and_csv_puts_them_in_extra_fields():
+    s = shaper(phone="drop")
+    message = {**MESSAGE, "zeta": 1, "alpha": {"a": [1]}}
+    assert list(s.json_record(message))[-2:] == ["alpha", "zeta"]
+    cells = dict(zip(s.csv_columns, s.csv_row(message), strict=True))
+    assert cells["extra_fields"] == '{"alpha":{"a":[1]},"zeta":1}'
+    assert "phone" not in s.csv_columns and "phone_hash" not in s.csv_columns
+
+
+@pytest.mark.parametrize("phone", [9.98901234567891e14, True, -5, "99 8x", [1]])
+def test_a_phone_that_lost_or_lacks_digits_fails_without_showing_it(phone):
+    with pytest.raises(BsgMalformedResponseError, match="has a phone of type") as info:
+        shaper().json_record({**MESSAGE, "phone": phone})
+    assert str(phone) not in str(info.value) and repr(phone) not in str(info.value)
+
+
+def test_a_float_amount_fails():
+    with pytest.raises(BsgMalformedResponseError, match=r"amount.value 0.078 \(float\)"):
+        shaper().csv_row({**MESSAGE, "amount": {"value": 0.078, "currency": "USD"}})
+
+
+def test_modes_and_key_are_checked_and_the_key_never_shows():
+    with pytest.raises(BsgConfigError, match="phone='hash' needs an HMAC key"):
+        PersonalData()
+    with pytest.raises(BsgConfigError, match="phone must be one of hash, keep, drop"):
+        PersonalData(phone="mask", key=KEY)
+    with pytest.raises(BsgConfigError, match="text must be one of drop, keep"):
+        PersonalData(text="hash", key=KEY)
+    assert "kkkk" not in repr(PersonalData(key=KEY))
+    assert PersonalData(phone="drop").columns()[:5] == ("id", "campaign_id", "reference_id", "type", "source")
+
+
+def test_a_bad_timestamp_names_the_message_and_the_way_out():
+    bad = r"^Message 4400000190 has sent_at 'soon', which is not"
+    with pytest.raises(BsgMalformedResponseError, match=bad):
+        shaper().json_record({**MESSAGE, "sent_at": "soon"})
+    record = MessageShaper(PersonalData(phone="drop"), convert_timestamps=False).json_record(MESSAGE)
+    assert record["created_at"] == MESSAGE["created_at"]
