@@ -187,12 +187,10 @@ def test_retry_after_is_honoured_up_to_the_cap(simulator, monkeypatch):
     monkeypatch.setenv(name, value)
     simulator.inject("status", endpoint="list", status=429, retry_after="1")
     hook = BsgHook("bsg_patient")
-    started = time.monotonic()
     end = simulator.now()
     _ids(hook, end - timedelta(days=1), end)
     # Retry-After says 1 s, the cap 0.6 s: the hook waited the cap, not more (what it chose to
     # wait, not how long the busy machine took).
-    assert time.monotonic() - started >= 0.55
     assert hook.counters.retries == 1
     assert hook.counters.retry_wait_seconds == pytest.approx(0.6)
 
@@ -288,7 +286,7 @@ def test_expired_token_is_renewed_by_refresh_before_it_is_used(monkeypatch):
         _ids(hook, end - timedelta(days=1), end)
         time.sleep(1.1)  # within the renewal margin of a 31 s token
         _ids(hook, end - timedelta(days=1), end)
-        assert (sim.count("login"), sim.count("refresh")) >= (1, 1)
+        assert sim.count("refresh") >= 1
         assert sim.count("login") == 1
         assert all(r.status != 401 for r in sim.requests)
 

@@ -58,7 +58,7 @@ def test_cli_serves_and_stops_on_sigterm() -> None:
         body = api.list({"page[limit]": 30}).json()
         assert body["meta"]["page"]["limit"] == 30 and body["data"]
         process.send_signal(signal.SIGTERM)
-        assert process.wait(5) == 0
+        assert process.wait() == 0  # bounded by pytest's timeout, not by a guess
 
 
 def test_cli_faults_from_flags() -> None:
@@ -71,7 +71,7 @@ def test_cli_faults_from_flags() -> None:
         api.login()
         assert [api.list().status_code for _ in range(3)] == [503, 503, 200]
         process.send_signal(signal.SIGINT)
-        assert process.wait(5) == 0
+        assert process.wait() == 0  # bounded by pytest's timeout, not by a guess
 
 
 def test_cli_help_documents_the_fault_grammar() -> None:
