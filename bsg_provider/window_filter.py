@@ -18,13 +18,21 @@ is compared as text, which orders like the instants it names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bsg_provider.errors import BsgAssumptionError
 from bsg_provider.resources import ListQuery, campaigns_query
-from bsg_provider.windows import API_TIME_FORMAT, RESOLUTION, Window, api_zone, offset_changes, wall_readings
+from bsg_provider.windows import (
+    API_TIME_FORMAT,
+    RESOLUTION,
+    Window,
+    api_zone,
+    offset_changes,
+    utc_offset,
+    wall_readings,
+    wall_time,
+)
 
 #: The command docs/api-assumptions.md tells users to run when an assumption fails.
 CHECK_API_COMMAND = "python -m bsg_provider.check_api --conn-id {conn_id}"
@@ -94,16 +102,16 @@ class WindowFilter:
         set_backs = [
             change
             for change in offset_changes(from_earliest, to_latest, zone)
-            if _offset(change, zone) < _offset(change - RESOLUTION, zone)
+            if utc_offset(change, zone) < utc_offset(change - RESOLUTION, zone)
         ]
-        walls = (api_from, api_to, _wall(window.start, zone), _wall(window.end, zone))
+        walls = (api_from, api_to, wall_time(window.start, zone), wall_time(window.end, zone))
         if len(set_backs) <= 1 and all(len(wall_readings(wall, zone)) == 1 for wall in walls):
             text = tuple(wall.strftime(API_TIME_FORMAT) for wall in walls)
             if set_backs:
                 back = set_backs[0]
                 repeated = (
-                    _wall(back, zone).strftime(API_TIME_FORMAT),
-                    (_wall(back - RESOLUTION, zone) + RESOLUTION).strftime(API_TIME_FORMAT),
+                    wall_time(back, zone).strftime(API_TIME_FORMAT),
+                    (wall_time(back - RESOLUTION, zone) + RESOLUTION).strftime(API_TIME_FORMAT),
                 )
         self._bounds = _Bounds(window, api_from, api_to, text, repeated, from_earliest, to_latest)
 
@@ -230,14 +238,6 @@ class WindowFilter:
             f"file would hold other {self.query.resource.name}. " + self._advice(),
             assumption=f"filter_{name}",
         )
-
-
-def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
-    return moment.astimezone(zone).replace(tzinfo=None)
-
-
-def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
-    return moment.astimezone(zone).utcoffset() or timedelta(0)
 
 
 def _parse(value: Any) -> datetime | None:

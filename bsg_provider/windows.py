@@ -303,15 +303,15 @@ def request_walls(start: datetime, end: datetime, zone: ZoneInfo) -> tuple[datet
     first = start - RESOLUTION
     last = end - RESOLUTION
     changes = offset_changes(first, last, zone)
-    lowest = min([_wall(first, zone), *(_wall(t, zone) for t in changes)])
-    highest = max([_wall(last, zone), *(_wall(t - RESOLUTION, zone) for t in changes if t > start)])
+    lowest = min([wall_time(first, zone), *(wall_time(t, zone) for t in changes)])
+    highest = max([wall_time(last, zone), *(wall_time(t - RESOLUTION, zone) for t in changes if t > start)])
     api_from = lowest
     while max(wall_readings(api_from, zone)) > first:
         # A repeated wall time: step back to the second before the repetition begins.
         api_from = _repeat_start(api_from, zone) - RESOLUTION
-    api_to = max(highest + RESOLUTION, _wall(end, zone))
-    if len({*wall_readings(api_to, zone)}) == 2 and _wall(wall_readings(api_to, zone)[0], zone) != api_to:
-        api_to = _wall(end, zone)  # a skipped wall time: end's own is the first real one after it
+    api_to = max(highest + RESOLUTION, wall_time(end, zone))
+    if len({*wall_readings(api_to, zone)}) == 2 and wall_time(wall_readings(api_to, zone)[0], zone) != api_to:
+        api_to = wall_time(end, zone)  # a skipped wall time: end's own is the first real one after it
     while min(wall_readings(api_to, zone)) < end:
         api_to = _repeat_end(api_to, zone)
     return api_from, api_to
@@ -323,12 +323,14 @@ def _as_utc(moment: datetime) -> datetime:
     return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=_UTC)
 
 
-def _wall(moment: datetime, zone: ZoneInfo) -> datetime:
+def wall_time(moment: datetime, zone: ZoneInfo) -> datetime:
+    """``moment`` as a naive wall time of ``zone``."""
     w = moment.astimezone(zone)
     return datetime(w.year, w.month, w.day, w.hour, w.minute, w.second, w.microsecond)
 
 
-def _offset(moment: datetime, zone: ZoneInfo) -> timedelta:
+def utc_offset(moment: datetime, zone: ZoneInfo) -> timedelta:
+    """``zone``'s UTC offset at ``moment``."""
     offset = moment.astimezone(zone).utcoffset()
     assert offset is not None
     return offset
@@ -342,18 +344,18 @@ def offset_changes(first: datetime, last: datetime, zone: ZoneInfo) -> list[date
     :param last: aware instant, not before ``first``.
     :param zone: the API timezone.
     """
-    if _offset(first, zone) == _offset(last, zone) and _fixed(zone):
+    if utc_offset(first, zone) == utc_offset(last, zone) and _fixed(zone):
         return []
     changes = []
-    lo, lo_offset = first, _offset(first, zone)
+    lo, lo_offset = first, utc_offset(first, zone)
     while lo < last:
         hi = min(lo + _OFFSET_PROBE, last)
-        hi_offset = _offset(hi, zone)
+        hi_offset = utc_offset(hi, zone)
         if hi_offset != lo_offset:
             a, b = lo, hi
             while b - a > RESOLUTION:
                 mid = a + (b - a) // 2 // RESOLUTION * RESOLUTION
-                if _offset(mid, zone) == lo_offset:
+                if utc_offset(mid, zone) == lo_offset:
                     a = mid
                 else:
                     b = mid
@@ -366,7 +368,7 @@ def _fixed(zone: ZoneInfo) -> bool:
     """Whether ``zone`` never changes offset (UTC and friends), so windows need no DST search."""
     probes = (datetime(2001, 1, 15, tzinfo=_UTC), datetime(2001, 7, 15, tzinfo=_UTC))
     return zone.key in ("UTC", "Etc/UTC", "Etc/GMT", "GMT", "Etc/Universal", "Etc/Zulu") or (
-        zone.key.startswith("Etc/") and len({_offset(p, zone) for p in probes}) == 1
+        zone.key.startswith("Etc/") and len({utc_offset(p, zone) for p in probes}) == 1
     )
 
 
@@ -380,13 +382,13 @@ def _repeated(wall: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
 def _repeat_start(wall: datetime, zone: ZoneInfo) -> datetime:
     """The first wall time of the repeated stretch holding ``wall``."""
     _, change = _repeated(wall, zone)
-    return _wall(change, zone)
+    return wall_time(change, zone)
 
 
 def _repeat_end(wall: datetime, zone: ZoneInfo) -> datetime:
     """The first wall time after the repeated stretch holding ``wall``: it means one instant only."""
     _, change = _repeated(wall, zone)
-    return _wall(change - RESOLUTION, zone) + RESOLUTION
+    return wall_time(change - RESOLUTION, zone) + RESOLUTION
 
 
 def _split(lo: datetime, hi: datetime, zone: ZoneInfo, span: SpanRule) -> tuple[Window, ...]:
@@ -407,7 +409,7 @@ def _latest_end(start: datetime, zone: ZoneInfo, span: SpanRule) -> datetime:
     Start from the end whose ``filter[to]`` is the rule's limit for the plain ``filter[from]``;
     a DST change can widen the bounds (:func:`request_walls`), so shorten until they fit.
     """
-    limit = span.latest_to(_wall(start - RESOLUTION, zone))
+    limit = span.latest_to(wall_time(start - RESOLUTION, zone))
     end = min(limit.replace(tzinfo=zone, fold=f).astimezone(_UTC) for f in (0, 1))
     end = max(end, start + RESOLUTION)
     while end - start > RESOLUTION:
@@ -425,7 +427,7 @@ def _day_start(start: datetime, end: datetime, zone: ZoneInfo, span: SpanRule) -
 
     Only for readable logs and round windows; the exactness does not depend on it.
     """
-    wall = _wall(end, zone)
+    wall = wall_time(end, zone)
     midnight = min(wall_readings(datetime(wall.year, wall.month, wall.day), zone))
     if midnight - start < timedelta(days=1) or midnight >= end:
         return end

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+from airflow.providers.common.compat.connection import get_async_connection
+from airflow.providers.common.compat.sdk import mask_secret
 from asgiref.sync import sync_to_async
 
 from bsg_provider import call_flow as steps
@@ -38,14 +39,6 @@ from bsg_provider.errors import BsgApiError
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.http_async import AsyncHttp, HttpFailure, HttpTimeout
 from bsg_provider.throttle import RequestThrottle
-
-try:
-    from airflow.providers.common.compat.connection import get_async_connection
-except ImportError:  # common-compat < 1.21, the newest that installs on Python 3.10
-
-    async def get_async_connection(conn_id: str, hook: type[BaseHook] | None = None) -> Any:
-        return await sync_to_async(BaseHook.get_connection)(conn_id)
-
 
 T = TypeVar("T")
 
