@@ -176,8 +176,11 @@ def test_every_fault_at_every_page_position_loses_and_duplicates_nothing(
     if fault == "insert":
         assert len(truth - before) == 7
     assert simulator.count("login") == (2 if fault == "token_expiry" else 1)
-    if kind in ("status", "reset", "delay", "malformed_json", "html"):
+    if kind in ("status", "reset", "malformed_json", "html"):
         assert hook.counters.retries == 1
+    elif kind == "delay":
+        # Under a 0.5 s timeout a busy machine may make an unfaulted answer late too.
+        assert 1 <= hook.counters.retries <= 4
 
 
 def test_retry_after_is_honoured_up_to_the_cap(simulator, monkeypatch):
