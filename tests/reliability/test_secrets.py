@@ -359,13 +359,13 @@ def test_sensor_under_dag_test_leaves_no_secret(airflow_db, canary, evidence, mo
     for flip in flips:
         flip.start()
 
-    def sensor(task_id: str, campaign_id: Any) -> BsgCampaignStatusSensor:
+    def sensor(task_id: str, campaign_id: Any, timeout: float = 30) -> BsgCampaignStatusSensor:
         return BsgCampaignStatusSensor(
             task_id=task_id,
             campaign_id=campaign_id,
             bsg_conn_id=CONN_ID,
             poke_interval=0.1,
-            timeout=30,
+            timeout=timeout,
             trigger_rule="all_done",
             **SENSOR_MODES[mode],
         )
@@ -383,7 +383,8 @@ def test_sensor_under_dag_test_leaves_no_secret(airflow_db, canary, evidence, mo
         "missing": [sensor("wait_missing", MISSING_ID)],
         "503": [
             PythonOperator(task_id="break_get", python_callable=break_get, trigger_rule="all_done"),
-            sensor("wait_503", "{{ params.done }}"),
+            # A 503 is "not known yet": the sensor logs it and waits on until its timeout ends the task.
+            sensor("wait_503", "{{ params.done }}", timeout=3),
         ],
         "refused": [
             PythonOperator(task_id="refuse_login", python_callable=refuse_login, trigger_rule="all_done"),
