@@ -80,9 +80,8 @@ BATCH_ROWS = 1000
 #: Each run covers the day before it. (schedule="@daily" would give zero-width intervals in
 #: Airflow 3, and the extract would refuse to guess.)
 NIGHTLY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
-#: Written in place of an exact decimal column's type: SQLite's NUMERIC affinity would turn
-#: "0.0780000" into the float 0.078, so there the decimal stays text.
-DECIMAL = "{decimal}"
+#: The type of a column holding an exact decimal, resolved per database by :func:`decimal_type`.
+DECIMAL = "DECIMAL"
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,8 @@ class WarehouseTable:
         :param decimal_type: the SQL type of an exact decimal column (``NUMERIC``, or ``TEXT`` on SQLite).
         """
         body = ",\n    ".join(
-            f"{column} {sql_type.replace(DECIMAL, decimal_type)}" + (" PRIMARY KEY" if column == "id" else "")
+            f"{column} {decimal_type if sql_type == DECIMAL else sql_type}"
+            + (" PRIMARY KEY" if column == "id" else "")
             for column, sql_type in self.columns
         )
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n    {body}\n)"
@@ -284,6 +284,16 @@ def warehouse_hook() -> DbApiHook:
     return hook
 
 
+def decimal_type(hook: DbApiHook) -> str:
+    """
+    The SQL type that keeps a decimal string such as ``0.0780000`` exact: ``NUMERIC``, but
+    ``TEXT`` in SQLite, whose ``NUMERIC`` affinity would store it as the float 0.078.
+
+    :param hook: the warehouse's SQL hook.
+    """
+    return "TEXT" if getattr(hook, "conn_type", None) == "sqlite" else "NUMERIC"
+
+
 def upsert_file(summary: dict[str, Any], table: WarehouseTable) -> dict[str, Any]:
     """
     Upsert the file an extract task wrote into ``table``, all rows or none, and say what changed.
@@ -293,7 +303,6 @@ def upsert_file(summary: dict[str, Any], table: WarehouseTable) -> dict[str, Any
     """
     path = ObjectStoragePath(summary["path"])
     hook = warehouse_hook()
-    decimal_type = "TEXT" if getattr(hook, "conn_type", None) == "sqlite" else "NUMERIC"
     loaded_at = pendulum.now("UTC").isoformat()
     rows = (table.row(record, loaded_at) for record in read_records(path))
     upsert = table.upsert_sql(hook.placeholder)
@@ -301,7 +310,7 @@ def upsert_file(summary: dict[str, Any], table: WarehouseTable) -> dict[str, Any
     with closing(hook.get_conn()) as conn:
         try:
             with closing(conn.cursor()) as cursor:
-                cursor.execute(table.create_sql(decimal_type))
+                cursor.execute(table.create_sql(decimal_type(hook)))
                 cursor.execute(f"SELECT COUNT(*) FROM {table.name}")
                 before = cursor.fetchone()[0]
                 while batch := list(islice(rows, BATCH_ROWS)):
