@@ -16,10 +16,10 @@ triggerer (deferrable: no worker slot is held while the campaign is sent) until 
 A campaign rejected as ``spam`` or an unknown id fails the gate at once and neither runs.
 
 Needs the ``bsg_default`` and ``bsg_pii_key`` connections (see ``bsg_campaigns_nightly``), and
-a running triggerer (``airflow triggerer``). The wait
-polls every ``BSG_GATE_POKE_SECONDS`` seconds (default 60) and gives up after 12 hours. The
-value is read wherever this file is parsed; the one that counts is the worker's, which parses
-the file before it runs the sensor (the DAG processor's is only what the UI shows).
+a running triggerer (``airflow triggerer``). The wait polls every ``BSG_GATE_POKE_SECONDS``
+seconds (default 60) and gives up after 12 hours. The value is read wherever this file is
+parsed; the one that counts is the worker's, which parses the file before it runs the sensor
+(the DAG processor's is only what the UI shows).
 """
 
 from __future__ import annotations
