@@ -33,6 +33,9 @@ ASSUMPTIONS: dict[str, str] = {
     "span_rule": "a window may span 3 calendar months, and no more",
     "future_limit": "filter[to] may be up to 30 days ahead",
     "timezone": "timestamps and filters are in the connection's api_timezone",
+    "messages_filter_field": "GET /api/messages: filter[from]/filter[to] select on created_at",
+    "messages_span_rule": "GET /api/messages: a window may span 3 calendar months, no more (as campaigns)",
+    "messages_future_limit": "GET /api/messages: filter[to] may be up to 30 days ahead (as campaigns)",
 }
 
 SECOND = timedelta(seconds=1)
@@ -523,10 +526,11 @@ class SpanTest:
     days_90: Answer | None = None
 
 
-def span_verdict(test: SpanTest) -> Verdict:
+def span_verdict(test: SpanTest, key: str = "span_rule") -> Verdict:
     """Whether the longest window is 3 calendar months.
 
     :param test: the answers.
+    :param key: the assumption: ``span_rule`` (campaigns) or ``messages_span_rule``.
     """
     anchor = test.anchor
     start = months_back(anchor, SPAN_MONTHS)
@@ -542,9 +546,9 @@ def span_verdict(test: SpanTest) -> Verdict:
         lines.append(f"3 calendar months and 1 s back: {test.calendar_plus.describe()}")
     evidence = "; ".join(lines)
     if test.days_89 is None or test.calendar is None or test.calendar_plus is None:
-        return Verdict("span_rule", CANNOT_TELL, evidence + " (not every window was asked)")
+        return Verdict(key, CANNOT_TELL, evidence + " (not every window was asked)")
     if not test.days_89.accepted:
-        return Verdict("span_rule", CONTRADICTED, evidence + ": the limit is shorter than 89 days")
+        return Verdict(key, CONTRADICTED, evidence + ": the limit is shorter than 89 days")
     if not test.calendar.accepted:
         if test.days_90 is not None and test.days_90.accepted:
             rule = "the limit is 90 days (or between 90 and 91), not 3 calendar months"
@@ -552,10 +556,10 @@ def span_verdict(test: SpanTest) -> Verdict:
             rule = "the limit is between 89 and 90 days, not 3 calendar months"
         else:
             rule = f"the limit is shorter than 3 calendar months ({days} days here)"
-        return Verdict("span_rule", CONTRADICTED, f"{evidence}: {rule}")
+        return Verdict(key, CONTRADICTED, f"{evidence}: {rule}")
     if test.calendar_plus.accepted:
-        return Verdict("span_rule", CONTRADICTED, evidence + ": the API allows more than 3 calendar months")
-    return Verdict("span_rule", HOLDS, evidence)
+        return Verdict(key, CONTRADICTED, evidence + ": the API allows more than 3 calendar months")
+    return Verdict(key, HOLDS, evidence)
 
 
 @dataclass
@@ -733,6 +737,177 @@ def future_and_timezone_verdicts(
     else:
         timezone_verdict = Verdict("timezone", CANNOT_TELL, tz_evidence)
     return future_verdict, timezone_verdict
+
+
+# -- messages -----------------------------------------------------------------------------------
+# The vendor documents no window rules for GET /api/messages; the provider assumes the campaigns'
+# (bsg_provider/resources.py, MESSAGES). These experiments check the parts the extraction relies on.
+
+#: How far either side of the campaigns' 30-day boundary the messages' one is checked.
+MESSAGES_FUTURE_MARGIN = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Message:
+    """The fields of one listed message the probe reads.
+
+    :param id: message id.
+    :param created: its ``created_at``.
+    :param delivered: its ``delivered_at``, or else its ``sent_at``, if it has one.
+    """
+
+    id: int
+    created: Stamp
+    delivered: Stamp | None
+
+
+def read_messages(records: Iterable[Any]) -> list[Message]:
+    """The listed messages with a readable id and ``created_at``.
+
+    :param records: the ``data`` of messages answers.
+    """
+    found = []
+    for record in records:
+        if not isinstance(record, dict) or not isinstance(record.get("id"), int):
+            continue
+        created = parse_stamp(record.get("created_at"))
+        if created is not None:
+            later = parse_stamp(record.get("delivered_at")) or parse_stamp(record.get("sent_at"))
+            found.append(Message(record["id"], created, later))
+    return found
+
+
+def message_field_candidate(messages: Sequence[Message], latest: datetime) -> Message | None:
+    """A message delivered (or sent) at least 3 s after it was created, on the wall clock.
+
+    :param messages: listed messages.
+    :param latest: naive wall time the later timestamp may not pass (the future limit).
+    """
+    for message in messages:
+        later = message.delivered
+        if later is not None and later.wall - message.created.wall >= 3 * SECOND and later.wall <= latest:
+            return message
+    return None
+
+
+def messages_outside(messages: Sequence[Message], lo: datetime, hi: datetime) -> list[Message]:
+    """The messages whose shown ``created_at`` lies outside ``[lo, hi]`` on the wall clock.
+
+    :param messages: listed messages.
+    :param lo: naive wall time, a second of slack included.
+    :param hi: naive wall time, a second of slack included.
+    """
+    return [m for m in messages if not lo <= m.created.wall <= hi]
+
+
+@dataclass(frozen=True)
+class MessageFieldTest:
+    """Windows around one message's ``created_at`` and around its (later) delivery.
+
+    :param message: the message.
+    :param around_created: returned by ``[created_at - 1 s, created_at + 1 s]``.
+    :param around_delivered: returned by ``[delivered_at - 1 s, delivered_at + 1 s]``.
+    """
+
+    message: Message
+    around_created: bool
+    around_delivered: bool
+
+
+def message_field_verdict(
+    evidence: Answer | None, test: MessageFieldTest | None, outside: Sequence[Message], window: str
+) -> Verdict:
+    """Whether the messages' filters select on ``created_at``.
+
+    :param evidence: the answer to the evidence window, if asked.
+    :param test: the two windows around a message delivered later than it was created, if any.
+    :param outside: listed messages whose ``created_at`` lay outside the evidence window.
+    :param window: the evidence window, as sent.
+    """
+    key = "messages_filter_field"
+    if evidence is None:
+        return Verdict(key, CANNOT_TELL, "no messages request was answered")
+    if not evidence.accepted:
+        return Verdict(
+            key, CANNOT_TELL, f"messages for {window} were {evidence.describe()} (see messages span rule)"
+        )
+    notes = []
+    if outside:
+        example = outside[0]
+        notes.append(
+            f"{len(outside)} messages listed for {window} were created outside it, e.g. message "
+            f"{example.id} created_at {example.created.text!r}"
+        )
+    if test is None:
+        if outside:
+            return Verdict(key, CONTRADICTED, "; ".join(notes))
+        return Verdict(
+            key,
+            CANNOT_TELL,
+            f"no message listed for {window} was delivered 3 s or more after it was created, so "
+            "created_at cannot be told from the delivery time",
+        )
+    m = test.message
+    assert m.delivered is not None
+    label = f"message {m.id} (created_at {m.created.text!r}, delivered {m.delivered.text!r})"
+    evidence_text = "; ".join(
+        [
+            f"{label}: a window of created_at +/- 1 s {_yes(test.around_created)}, a window of the delivery "
+            f"+/- 1 s {_yes(test.around_delivered)}",
+            *notes,
+        ]
+    )
+    if test.around_created and not test.around_delivered and not outside:
+        return Verdict(key, HOLDS, evidence_text)
+    if test.around_delivered and not test.around_created:
+        return Verdict(key, CONTRADICTED, evidence_text + ": the filters select on sent_at or delivered_at")
+    if test.around_created and test.around_delivered:
+        return Verdict(key, CANNOT_TELL, evidence_text)
+    return Verdict(key, CONTRADICTED, evidence_text + ": the filters select on neither as assumed")
+
+
+@dataclass(frozen=True)
+class MessagesFutureTest:
+    """``filter[to]`` of messages just before and just after where the campaigns' limit fell.
+
+    :param center: seconds after our now + 30 days where the campaigns' limit fell (0 when the
+        campaigns' search did not find it).
+    :param measured: whether the campaigns' search found it.
+    :param before: the answer at ``center - margin``.
+    :param after: the answer at ``center + margin``.
+    :param margin: how far either side of ``center``.
+    """
+
+    center: float
+    measured: bool
+    before: Answer | None
+    after: Answer | None
+    margin: timedelta = MESSAGES_FUTURE_MARGIN
+
+
+def messages_future_verdict(test: MessagesFutureTest) -> Verdict:
+    """Whether the messages' ``filter[to]`` stops where the campaigns' does (30 days ahead).
+
+    :param test: the answers.
+    """
+    key = "messages_future_limit"
+    where = "the campaigns' limit" if test.measured else "now + 30 days"
+    margin = test.margin.total_seconds()
+    lines = [f"filter[to] at {where} ({_hours(test.center)} from 30 days)"]
+    if test.before is not None:
+        lines.append(f"{_hours(-margin)}: {test.before.describe()}")
+    if test.after is not None:
+        lines.append(f"{_hours(margin)}: {test.after.describe()}")
+    evidence = "; ".join(lines)
+    if test.before is None or test.after is None:
+        return Verdict(key, CANNOT_TELL, evidence + " (not every window was asked)")
+    if not test.before.accepted:
+        if "filter[to]" not in test.before.fields:
+            return Verdict(key, CANNOT_TELL, evidence + ": refused for another reason than filter[to]")
+        return Verdict(key, CONTRADICTED, evidence + f": the messages' limit lies before {where}")
+    if test.after.accepted:
+        return Verdict(key, CONTRADICTED, evidence + f": the messages' limit lies after {where}")
+    return Verdict(key, HOLDS, evidence + f": the messages' limit is {where}, within {_hours(margin)[1:]}")
 
 
 def exit_status(verdicts: Iterable[Verdict]) -> int:

@@ -5,8 +5,8 @@ Usage::
 
     python -m bsg_provider.check_api --conn-id bsg_default [--json] [--campaign-type sms]
 
-It logs in and sends at most :data:`MAX_REQUESTS` requests, all ``GET /api/campaigns``
-(no campaign is created, changed or stopped), then prints for each assumption of
+It logs in and sends at most :data:`MAX_REQUESTS` requests, all ``GET /api/campaigns`` or
+``GET /api/messages`` (no campaign is created, changed or stopped), then prints for each assumption of
 docs/api-assumptions.md a verdict, ``holds``, ``contradicted`` or ``cannot tell``, with the
 evidence. Exit status: 0 when nothing is contradicted, 1 when something is, 2 when the
 check could not run (connection, login or network). The API key and tokens are never
@@ -33,6 +33,7 @@ from bsg_provider.api_checks import (
     EVIDENCE_DAYS,
     FUTURE_LIMIT,
     HOLDS,
+    MESSAGES_FUTURE_MARGIN,
     SECOND,
     SPAN_MONTHS,
     Answer,
@@ -40,6 +41,9 @@ from bsg_provider.api_checks import (
     EdgeTest,
     FieldTest,
     FutureSearch,
+    Message,
+    MessageFieldTest,
+    MessagesFutureTest,
     SpanTest,
     Verdict,
     bound_verdicts,
@@ -49,16 +53,22 @@ from bsg_provider.api_checks import (
     field_verdict,
     format_verdict,
     future_and_timezone_verdicts,
+    message_field_candidate,
+    message_field_verdict,
+    messages_future_verdict,
+    messages_outside,
     months_back,
     plain_wall,
     precision_verdict,
     read_campaigns,
+    read_messages,
     render_filter,
     span_anchor,
     span_verdict,
 )
 from bsg_provider.errors import BsgApiError, BsgConfigError, BsgValidationError
 from bsg_provider.hooks.bsg import BsgHook
+from bsg_provider.resources import CAMPAIGNS, MESSAGES
 
 #: Requests the probe sends at most, its login included (retries of a failed request count too).
 MAX_REQUESTS = 50
@@ -101,6 +111,8 @@ class ApiProbe:
         self._outside: list[Campaign] | None = None
         self._evidence_window = (self.now, self.now)
         self._edge_tests: list[EdgeTest] = []
+        # Where the campaigns' 30-day limit fell (seconds after our now + 30 days), once measured.
+        self._future_boundary: float | None = None
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -110,25 +122,39 @@ class ApiProbe:
         return int(self.hook.counters.requests)
 
     def ask(
-        self, api_from: str | None, api_to: str | None, *, limit: int = 500, way: str = "asc"
+        self,
+        api_from: str | None,
+        api_to: str | None,
+        *,
+        limit: int = 500,
+        way: str = "asc",
+        messages: bool = False,
     ) -> tuple[Answer, list[dict[str, Any]]]:
-        """One ``GET /api/campaigns``; a 422 is an answer, not an error.
+        """One ``GET /api/campaigns`` (or ``GET /api/messages``); a 422 is an answer, not an error.
 
         :param api_from: ``filter[from]`` as sent, or None to leave it out.
         :param api_to: ``filter[to]`` as sent, or None to leave it out.
         :param limit: ``page[limit]``.
         :param way: ``asc`` or ``desc`` (by id).
+        :param messages: ask the messages endpoint (every campaign's) instead.
         """
         # A login still to come counts too, and retries may add to a request: keep a margin of one.
         if self.requests + (2 if self.requests == 0 else 1) > self.max_requests:
             raise BudgetSpent
-        params = {"filter[type]": self.campaign_type, "page[limit]": str(limit), "sort": "id", "way": way}
+        params = {"page[limit]": str(limit), "sort": "id", "way": way}
+        if not messages:
+            params["filter[type]"] = self.campaign_type
         if api_from is not None:
             params["filter[from]"] = api_from
         if api_to is not None:
             params["filter[to]"] = api_to
+        request = (
+            ApiRequest("messages", "GET", MESSAGES.path, params=params)
+            if messages
+            else ApiRequest("list", "GET", CAMPAIGNS.path, params=params)
+        )
         try:
-            payload = self.hook.call(ApiRequest("list", "GET", "/api/campaigns", params=params))
+            payload = self.hook.call(request)
         except BsgValidationError as exc:
             messages = [msg for msgs in exc.errors.values() for msg in msgs]
             return Answer(False, fields=tuple(sorted(exc.errors)), message=" ".join(messages)[:300]), []
@@ -154,7 +180,16 @@ class ApiProbe:
     def run(self) -> list[Verdict]:
         """Every experiment, then the verdicts in :data:`~bsg_provider.api_checks.ASSUMPTIONS` order."""
         verdicts: dict[str, Verdict] = {}
-        stages = (self._formats_and_evidence, self._filter_field, self._bounds, self._span, self._future)
+        stages = (
+            self._formats_and_evidence,
+            self._filter_field,
+            self._bounds,
+            self._span,
+            self._future,
+            self._messages_field,
+            self._messages_span,
+            self._messages_future,
+        )
         for stage in stages:
             try:
                 for verdict in stage():
@@ -246,14 +281,18 @@ class ApiProbe:
         from_verdict, to_verdict = bound_verdicts(tests, fraction_shown)
         return [from_verdict, to_verdict, precision_verdict(self.campaigns, tests)]
 
-    def _span(self) -> list[Verdict]:
+    def _span(self, messages: bool = False) -> list[Verdict]:
         if self._outside is None:
             return []
         anchor = span_anchor(self.now.astimezone(self.tz).replace(tzinfo=None))
         calendar_start = months_back(anchor, SPAN_MONTHS)
+        # The smallest page each endpoint accepts: only the answer's status matters.
+        limit = MESSAGES.min_page_size if messages else CAMPAIGNS.min_page_size
 
         def ask(start_wall: datetime) -> Answer:
-            return self.ask(self._wall_value(start_wall), self._wall_value(anchor), limit=30)[0]
+            return self.ask(
+                self._wall_value(start_wall), self._wall_value(anchor), limit=limit, messages=messages
+            )[0]
 
         test = SpanTest(anchor, None, None, None)
         try:
@@ -266,7 +305,7 @@ class ApiProbe:
                 )
         except BudgetSpent:
             pass
-        return [span_verdict(test)]
+        return [span_verdict(test, "messages_span_rule" if messages else "span_rule")]
 
     def _wall_value(self, wall: datetime) -> str:
         if self.fmt == "plain":
@@ -287,11 +326,71 @@ class ApiProbe:
                 search.record(offset, answer.accepted)
         except BudgetSpent:
             pass
+        self._future_boundary = search.boundary
         return list(
             future_and_timezone_verdicts(
                 search, api_timezone=self.api_timezone, tz=self.tz, now=self.now, campaigns=self.campaigns
             )
         )
+
+
+    # -- messages: the campaigns' window rules assumed (docs/api-assumptions.md, section 8) --------
+
+    def _messages_field(self) -> list[Verdict]:
+        if self._outside is None:
+            return []
+        start, end = self._evidence_window
+        window = f"[{self.value(start)}, {self.value(end)}]"
+        evidence, records = self.ask(self.value(start), self.value(end), way="desc", messages=True)
+        found = read_messages(records)
+        if self.fmt == "plain":
+            lo = start.astimezone(self.tz).replace(tzinfo=None) - SECOND
+            hi = end.astimezone(self.tz).replace(tzinfo=None) + SECOND
+        else:
+            lo = (start - SECOND).astimezone(self.tz).replace(tzinfo=None)
+            hi = (end + SECOND).astimezone(self.tz).replace(tzinfo=None)
+        outside = messages_outside(found, lo, hi) if evidence.accepted else []
+        latest = (self.now + FUTURE_LIMIT - timedelta(hours=15)).astimezone(self.tz).replace(tzinfo=None)
+        candidate = message_field_candidate(found, latest) if evidence.accepted else None
+        test = None
+        if candidate is not None:
+            test = MessageFieldTest(
+                candidate,
+                self._message_window(candidate, candidate.created),
+                self._message_window(candidate, candidate.delivered),
+            )
+        return [message_field_verdict(evidence, test, outside, window)]
+
+    def _message_window(self, message: Message, stamp: Any) -> bool:
+        answer, _ = self.ask(
+            stamp.filter_value(-SECOND, self.tz, self.fmt),
+            stamp.filter_value(SECOND, self.tz, self.fmt),
+            messages=True,
+        )
+        return answer.accepted and message.id in answer.ids
+
+    def _messages_span(self) -> list[Verdict]:
+        return self._span(messages=True)
+
+    def _messages_future(self) -> list[Verdict]:
+        if self._outside is None:
+            return []
+        center = self._future_boundary or 0.0
+        base = self.now + FUTURE_LIMIT + timedelta(seconds=center)
+        answers: list[Answer | None] = [None, None]
+        try:
+            for index, shift in enumerate((-MESSAGES_FUTURE_MARGIN, MESSAGES_FUTURE_MARGIN)):
+                to = base + shift
+                answers[index] = self.ask(
+                    self.value(to - timedelta(days=1)),
+                    self.value(to),
+                    limit=MESSAGES.min_page_size,
+                    messages=True,
+                )[0]
+        except BudgetSpent:
+            pass
+        test = MessagesFutureTest(center, self._future_boundary is not None, answers[0], answers[1])
+        return [messages_future_verdict(test)]
 
 
 # -- report -----------------------------------------------------------------------------------

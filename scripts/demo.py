@@ -5,19 +5,25 @@ In a real Airflow with its own SQLite metadata database under ``.demo/airflow``,
 BSG One API simulator started on 127.0.0.1:
 
 1. ``bsg_campaigns_nightly`` runs for the last three complete UTC days, loading the campaigns
-   into the SQLite warehouse ``.demo/warehouse.db``;
-2. ``bsg_campaign_gate`` waits (deferred) for a campaign that finishes within seconds.
+   and their messages (phones hashed, texts dropped) into the SQLite warehouse
+   ``.demo/warehouse.db``;
+2. ``bsg_campaign_gate`` waits (deferred) for a campaign that finishes within seconds, extracts
+   its messages and reports its delivery.
 
-Then it prints what was loaded, checks it against the simulator's ground truth and stops the
-simulator, also on failure. Run it again: the warehouse keeps its row count, because the load is
-an upsert and the simulator's campaigns depend only on the seed and the day. Exit status 0 when
-everything worked, 1 otherwise. Airflow's own output goes to ``.demo/demo.log``.
+Then it prints what was loaded (with a few message rows, as the warehouse holds them: no phone,
+only its keyed hash), checks it against the simulator's ground truth and stops the simulator,
+also on failure. The phones' HMAC key is made once and kept in ``.demo/pii_key`` (mode 0600),
+so reruns hash each phone the same way; it is never printed. Run it again: the warehouse keeps
+its row counts, because the load is an upsert and the simulator's campaigns and messages depend
+only on the seed and the day. Exit status 0 when everything worked, 1 otherwise. Airflow's own
+output goes to ``.demo/demo.log``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -40,6 +46,7 @@ DATA_DIR = DEMO_DIR / "data"
 WAREHOUSE = DEMO_DIR / "warehouse.db"
 AIRFLOW_LOG = DEMO_DIR / "demo.log"
 SIMULATOR_LOG = DEMO_DIR / "simulator.log"
+PII_KEY_FILE = DEMO_DIR / "pii_key"
 DAGS_FOLDER = ROOT / "dags_examples"
 
 NIGHTLY_DAG = "bsg_campaigns_nightly"
@@ -92,6 +99,15 @@ class Console:
 console = Console()
 
 
+def pii_key() -> str:
+    """The demo's HMAC key for phones: made on the first run, then read from :data:`PII_KEY_FILE`."""
+    if not PII_KEY_FILE.exists():
+        descriptor = os.open(PII_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return PII_KEY_FILE.read_text().strip()
+
+
 def configure_airflow() -> None:
     """A private Airflow (own home, SQLite metadata DB, the example DAGs); set before Airflow is imported."""
     AIRFLOW_HOME.mkdir(parents=True, exist_ok=True)
@@ -107,6 +123,7 @@ def configure_airflow() -> None:
             # What the example DAGs read: where files go, the warehouse, and a quick gate.
             "AIRFLOW_VAR_BSG_DATA_URL": f"file://{DATA_DIR}",
             "AIRFLOW_CONN_BSG_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(WAREHOUSE)}),
+            "AIRFLOW_CONN_BSG_PII_KEY": json.dumps({"conn_type": "generic", "password": pii_key()}),
             "BSG_GATE_POKE_SECONDS": "1",
         }
     )
@@ -200,6 +217,11 @@ class Simulator:
             "GET", "ground-truth", params={"start": start.isoformat(), "end": end.isoformat(), "type": "sms"}
         )["count"]
 
+    def message_ground_truth_count(self, start: datetime, end: datetime) -> int:
+        """How many messages were created in ``[start, end)``."""
+        params = {"start": start.isoformat(), "end": end.isoformat()}
+        return self.control("GET", "messages/ground-truth", params=params)["count"]
+
 
 def prepare_metadata_db() -> None:
     """Create or migrate the SQLite metadata database and the ``bsg_api`` pool the extract runs in."""
@@ -259,20 +281,32 @@ def xcom(dag_run: Any, task_id: str) -> Any:
         return XComModel.deserialize_value(row)
 
 
-def warehouse_count(start: datetime | None = None, end: datetime | None = None) -> int:
-    """Rows in ``bsg_campaigns``, all or those created in ``[start, end)``; 0 before the first load."""
+def warehouse_count(
+    start: datetime | None = None, end: datetime | None = None, table: str = "bsg_campaigns"
+) -> int:
+    """Rows in ``table``, all or those created in ``[start, end)``; 0 before the first load."""
     if not WAREHOUSE.exists():
         return 0
     with sqlite3.connect(WAREHOUSE) as conn:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'bsg_campaigns'").fetchone():
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (table,)).fetchone():
             return 0
         if start is None or end is None:
-            return conn.execute("SELECT COUNT(*) FROM bsg_campaigns").fetchone()[0]
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         # created_at is ISO 8601 in UTC, so text order is time order.
         return conn.execute(
-            "SELECT COUNT(*) FROM bsg_campaigns WHERE created_at >= ? AND created_at < ?",
+            f"SELECT COUNT(*) FROM {table} WHERE created_at >= ? AND created_at < ?",
             (start.isoformat(), end.isoformat()),
         ).fetchone()[0]
+
+
+def sample_messages(limit: int = 3) -> list[tuple[Any, ...]]:
+    """The last messages loaded, as the warehouse holds them (a phone's hash, never the phone)."""
+    with sqlite3.connect(WAREHOUSE) as conn:
+        return conn.execute(
+            "SELECT id, campaign_id, status, phone_hash, amount_value, amount_currency, delivered_at "
+            "FROM bsg_messages ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
 
 
 def run_nightly(dag: Any, days: list[datetime], sim: Simulator) -> list[dict[str, Any]]:
@@ -283,6 +317,7 @@ def run_nightly(dag: Any, days: list[datetime], sim: Simulator) -> list[dict[str
         # dag.test() infers the data interval from the logical date: the day that ends there.
         dag_run = run(dag, logical_date=day + ONE_DAY)
         extract, load = xcom(dag_run, "extract_campaigns"), xcom(dag_run, "load_campaigns")
+        messages, messages_load = xcom(dag_run, "extract_messages"), xcom(dag_run, "load_messages")
         in_warehouse = warehouse_count(day, day + ONE_DAY)
         expected = sim.ground_truth_count(day, day + ONE_DAY)
         if in_warehouse != expected:
@@ -290,10 +325,28 @@ def run_nightly(dag: Any, days: list[datetime], sim: Simulator) -> list[dict[str
                 f"The warehouse holds {in_warehouse} campaigns created on {day:%Y-%m-%d}, "
                 f"the simulator {expected}."
             )
-        rows.append({"day": day, "campaigns": in_warehouse, **load})
+        messages_in_warehouse = warehouse_count(day, day + ONE_DAY, table="bsg_messages")
+        messages_expected = sim.message_ground_truth_count(day, day + ONE_DAY)
+        if messages_in_warehouse != messages_expected:
+            raise DemoError(
+                f"The warehouse holds {messages_in_warehouse} messages created on {day:%Y-%m-%d}, "
+                f"the simulator {messages_expected}."
+            )
+        rows.append(
+            {
+                "day": day,
+                "campaigns": in_warehouse,
+                **load,
+                "messages": messages_in_warehouse,
+                "messages_upserted": messages_load["upserted"],
+                "message_rows": messages_load["table_rows"],
+            }
+        )
         console.say(
-            f"  {NIGHTLY_DAG} for {day:%Y-%m-%d}: {extract['records']} campaigns extracted "
-            f"(with the lookback day), {load['upserted']} upserted, in {time.monotonic() - started:.1f} s"
+            f"  {NIGHTLY_DAG} for {day:%Y-%m-%d}: {extract['records']} campaigns and "
+            f"{messages['records']} messages extracted (with the lookback day), "
+            f"{load['upserted']} + {messages_load['upserted']} upserted, "
+            f"in {time.monotonic() - started:.1f} s"
         )
     return rows
 
@@ -309,10 +362,19 @@ def run_gate(dag: Any, sim: Simulator) -> dict[str, Any]:
     console.say(f"  created campaign {campaign['id']} ({campaign['status']}); waiting for it to finish")
     started = time.monotonic()
     dag_run = run(dag, run_conf={"campaign_id": campaign["id"]})
-    return {**xcom(dag_run, "report_delivery"), "waited": time.monotonic() - started}
+    report = xcom(dag_run, "report_delivery")
+    counts = sim.control("GET", "messages/counts", params={"campaign_id": campaign["id"]})
+    if report["statistics"] != counts["statistics"] or report["total_messages"] != counts["total_messages"]:
+        raise DemoError(
+            f"The gate reported {report['statistics']} for campaign {campaign['id']}; the simulator "
+            f"counts {counts['statistics']}."
+        )
+    return {**report, "waited": time.monotonic() - started}
 
 
-def print_report(rows: list[dict[str, Any]], rows_before: int, gate: dict[str, Any]) -> None:
+def print_report(
+    rows: list[dict[str, Any]], rows_before: int, messages_before: int, gate: dict[str, Any]
+) -> None:
     """The summary: what each night loaded, the table's row count, the gate's outcome."""
     say = console.say
     say()
@@ -331,11 +393,40 @@ def print_report(rows: list[dict[str, Any]], rows_before: int, gate: dict[str, A
         say(f"  {rows_before} rows before this demo, {rows_after} after; run it again: the count stays.")
     say("  Each day holds exactly the simulator's SMS campaigns created that day.")
     say()
+    say("Table bsg_messages (phones as their keyed HMAC-SHA256, texts not loaded):")
+    say("  Day (UTC)   Created that day   Upserted*   Rows in table")
+    for row in rows:
+        say(
+            f"  {row['day']:%Y-%m-%d}  {row['messages']:>16}   {row['messages_upserted']:>9}"
+            f"   {row['message_rows']:>13}"
+        )
+    messages_after = rows[-1]["message_rows"]
+    if messages_after == messages_before:
+        say(f"  {messages_after} rows before this demo and after it: the load upserts by message id.")
+    else:
+        say(
+            f"  {messages_before} rows before this demo, {messages_after} after; "
+            "run it again: the count stays."
+        )
+    say("  Each day holds exactly the simulator's messages created that day. The last three loaded:")
+    say("  id          campaign   status        phone_hash          amount           delivered_at")
+    for message_id, campaign_id, status, phone_hash, value, currency, delivered_at in sample_messages():
+        say(
+            f"  {message_id:<11} {campaign_id:<10} {status:<13} {phone_hash[:16]}... "
+            f"{value} {currency}  {delivered_at or '-'}"
+        )
+    say()
     rate = f", {gate['delivery_rate']:.0%}" if gate["delivery_rate"] is not None else ""
     say(
         f"Gate ({GATE_DAG}): campaign {gate['campaign_id']} was '{gate['status']}' after "
-        f"{gate['waited']:.1f} s, so report_delivery ran "
+        f"{gate['waited']:.1f} s, so extract_messages and report_delivery ran "
         f"({gate['sent']} sent, {gate['delivered']} delivered{rate})."
+    )
+    by_status = ", ".join(f"{count} {status}" for status, count in gate["statistics"].items() if count)
+    say(
+        f"  Delivery report (GET /api/campaigns/{gate['campaign_id']}/detail): {gate['total_messages']} "
+        f"messages to {gate['total_phones']} phones ({by_status}), {gate['total_price']} {gate['currency']}; "
+        f"{gate['messages_extracted']} messages extracted to {gate['messages_path']}."
     )
 
 
@@ -350,6 +441,7 @@ def main() -> int:
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     days = [today - ONE_DAY * n for n in range(DAYS, 0, -1)]
     rows_before = warehouse_count()
+    messages_before = warehouse_count(table="bsg_messages")
     console.say("BSG provider demo: a real Airflow (SQLite metadata DB in .demo/airflow) and the simulator")
     try:
         with console.airflow_output_to(AIRFLOW_LOG):
@@ -378,7 +470,7 @@ def main() -> int:
         for line in AIRFLOW_LOG.read_text(errors="replace").splitlines()[-25:]:
             console.say(f"  | {line}")
         return 1
-    print_report(rows, rows_before, gate)
+    print_report(rows, rows_before, messages_before, gate)
     console.say(
         f"\nDone in {time.monotonic() - started:.0f} s. Airflow's output: {AIRFLOW_LOG.relative_to(ROOT)}."
     )

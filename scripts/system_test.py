@@ -8,10 +8,11 @@ each its own process on 127.0.0.1, in a temporary directory removed at the end. 
 configured only through connections, Variables and pools, as a user would configure them.
 
 Scenarios (one row each in the closing table): the connection test with the right and a wrong key;
-a 14-day backfill through the ``bsg_api`` pool into S3 and PostgreSQL; the deferrable gate across a
-SIGKILLed triggerer; a Celery worker SIGKILLed mid-extraction; no secret in the logs, the metadata DB
-or the bucket. Every wait is on a real state (a port, a health endpoint, a row, what the simulator
-saw), bounded by a generous timeout. Exit status 0 when every row passed.
+a 14-day backfill of campaigns and messages through the ``bsg_api`` pool into S3 and PostgreSQL;
+the deferrable gate across a SIGKILLed triggerer, then the campaign's messages and delivery report;
+a Celery worker SIGKILLed mid-extraction; no secret (API key, HMAC key, token) in the logs, the
+metadata DB or the bucket. Every wait is on a real state (a port, a health endpoint, a row, what
+the simulator saw), bounded by a generous timeout. Exit status 0 when every row passed.
 
 Every process started here runs in its own session and is stopped at the end (also on failure or
 SIGTERM) through its PID: SIGTERM to it and its descendants, SIGKILL for any left after a grace time.
@@ -61,6 +62,8 @@ S3_CONN_ID = "bsg_s3"
 SIMULATOR_SEED = 16
 SIMULATOR_CAMPAIGNS = 3000
 SIMULATOR_PERIOD_DAYS = 30
+#: Messages per generated campaign: about 4,000 a run with the lookback day, 56,000 for the backfill.
+SIMULATOR_MESSAGES_PER_CAMPAIGN = 20
 #: How long the simulator holds the list request during which a worker is killed.
 HELD_REQUEST_SECONDS = 120
 PG_USER = "postgres"
@@ -242,6 +245,8 @@ class Cluster:
         self.procs = Processes(self.logs)
         self.today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
         self.api_key = "test_canary_" + secrets.token_hex(12)
+        # The phones' HMAC key of the bsg_pii_key connection, a canary too.
+        self.pii_key = "pii_canary_" + secrets.token_hex(12)
         self.pg_port, self.redis_port, self.s3_port, self.api_port = (free_port() for _ in range(4))
         self.sim_url = ""
         self.env: dict[str, str] = {}
@@ -380,6 +385,8 @@ class Cluster:
                 str(SIMULATOR_CAMPAIGNS),
                 "--period-days",
                 str(SIMULATOR_PERIOD_DAYS),
+                "--messages-per-campaign",
+                str(SIMULATOR_MESSAGES_PER_CAMPAIGN),
                 "--api-key",
                 self.api_key,
                 # Campaigns added by the test move only when the test moves them.
@@ -410,6 +417,10 @@ class Cluster:
     def ground_truth(self, start: datetime | str, end: datetime | str) -> set[int]:
         params = {"start": _iso(start), "end": _iso(end), "type": "sms"}
         return set(self.control("GET", "ground-truth", params=params)["ids"])
+
+    def message_ground_truth(self, start: datetime | str, end: datetime | str) -> set[int]:
+        params = {"start": _iso(start), "end": _iso(end)}
+        return set(self.control("GET", "messages/ground-truth", params=params)["ids"])
 
     # --- Airflow --------------------------------------------------------------------------------
     def configure_airflow(self) -> None:
@@ -517,6 +528,8 @@ class Cluster:
                 "password": self.api_key,
                 "extra": json.dumps({"timeout": 10, "max_retries": 3, "retry_max_wait": 2}),
             },
+            # Any type will do: the messages operator reads only the password, the HMAC key.
+            "bsg_pii_key": {"conn_type": "generic", "password": self.pii_key},
             "bsg_wrong_key": {
                 "conn_type": "bsg",
                 "host": self.sim_url,
@@ -747,11 +760,20 @@ def s3_ids(c: Cluster, url: str) -> list[int] | None:
     return [json.loads(line)["id"] for line in body.splitlines() if line.strip()]
 
 
-def warehouse_ids(c: Cluster) -> list[int]:
-    """Every id in the warehouse table, duplicates kept; none before the first load created it."""
-    if not c.query("SELECT 1 FROM pg_tables WHERE tablename = 'bsg_campaigns'", database="warehouse"):
+def warehouse_ids(c: Cluster, table: str = "bsg_campaigns") -> list[int]:
+    """Every id in a warehouse table, duplicates kept; none before the first load created it."""
+    if not c.query("SELECT 1 FROM pg_tables WHERE tablename = %s", (table,), database="warehouse"):
         return []
-    return [row[0] for row in c.query("SELECT id FROM bsg_campaigns", database="warehouse")]
+    return [row[0] for row in c.query(f"SELECT id FROM {table}", database="warehouse")]
+
+
+def column_types(c: Cluster, table: str) -> dict[str, str]:
+    rows = c.query(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = %s",
+        (table,),
+        database="warehouse",
+    )
+    return dict(rows)
 
 
 def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
@@ -783,9 +805,23 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
             f"warehouse {len(ids)} rows ({len(set(ids))} distinct) vs ground truth {len(expected)}: "
             f"{len(set(ids) - expected)} extra, {len(expected - set(ids))} missing"
         )
+    message_extracts = xcom_values(c, "extract_messages", run_ids)
+    expected_messages: set[int] = set()
+    for summary in message_extracts.values():
+        expected_messages |= c.message_ground_truth(summary["interval_start"], summary["interval_end"])
+    message_ids = warehouse_ids(c, "bsg_messages")
+    if set(message_ids) != expected_messages or len(message_ids) != len(set(message_ids)) or not message_ids:
+        failures.append(
+            f"bsg_messages {len(message_ids)} rows ({len(set(message_ids))} distinct) vs ground truth "
+            f"{len(expected_messages)}: {len(set(message_ids) - expected_messages)} extra, "
+            f"{len(expected_messages - set(message_ids))} missing"
+        )
+    types = column_types(c, "bsg_messages")
+    if types.get("amount_value") != "numeric" or types.get("phone_hash") != "text" or "phone" in types:
+        failures.append(f"bsg_messages columns {types}")
     tis = c.query(
-        "SELECT hostname, start_date, end_date, state FROM task_instance WHERE dag_id = %s AND task_id = "
-        "'extract_campaigns' AND run_id = ANY(%s)",
+        "SELECT hostname, start_date, end_date, state FROM task_instance WHERE dag_id = %s AND task_id "
+        "IN ('extract_campaigns', 'extract_messages') AND run_id = ANY(%s)",
         (NIGHTLY_DAG, run_ids),
     )
     hosts = sorted({ti[0] for ti in tis})
@@ -796,12 +832,16 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
         failures.append(f"{overlap} extracts ran at once, more than the pool's 2")
     keys = bucket_keys(c)
     temporaries = [key for key in keys if ".tmp-" in key]
-    files = [key for key in keys if key.startswith("bsg/campaigns/") and ".tmp-" not in key]
-    if len(files) != BACKFILL_DAYS or temporaries:
+    prefixes = ("bsg/campaigns/", "bsg/messages/")
+    files = [key for key in keys if key.startswith(prefixes) and ".tmp-" not in key]
+    if len(files) != 2 * BACKFILL_DAYS or temporaries:
         failures.append(f"{len(files)} files and {len(temporaries)} temporary objects in s3://{BUCKET}")
     observed = (
-        f"{succeeded}/{len(runs)} runs succeeded; {len(set(ids))} ids in PostgreSQL "
+        f"{succeeded}/{len(runs)} runs succeeded; {len(set(ids))} campaign ids in PostgreSQL "
         f"{'=' if set(ids) == expected else 'NOT EQUAL to'} ground truth {len(expected)}; "
+        f"{len(set(message_ids))} message ids "
+        f"{'=' if set(message_ids) == expected_messages else 'NOT EQUAL to'} ground truth "
+        f"{len(expected_messages)}, amount_value {types.get('amount_value')}; "
         f"extracts on {', '.join(hosts)}; at most {overlap} at once; "
         f"{len(files)} files, {len(temporaries)} temporaries in S3"
     )
@@ -884,21 +924,28 @@ def scenario_gate(c: Cluster) -> tuple[bool, str]:
         "AND key = 'return_value'",
         (GATE_DAG, run_id),
     )
-    report_status = (
-        (report[0][0] if isinstance(report[0][0], dict) else json.loads(report[0][0]))["status"]
-        if report
-        else None
+    delivery: dict[str, Any] = {}
+    if report:
+        delivery = report[0][0] if isinstance(report[0][0], dict) else json.loads(report[0][0])
+    report_status = delivery.get("status")
+    counts = c.control("GET", "messages/counts", params={"campaign_id": campaign_id})
+    report_matches = (
+        delivery.get("statistics") == counts["statistics"]
+        and delivery.get("total_messages") == counts["total_messages"] == delivery.get("messages_extracted")
     )
     passed = (
         state == "success"
         and still_deferred
         and report_status == "done"
+        and report_matches
         and tis.get("wait_for_campaign") == "success"
     )
     return passed, (
         f"deferred on triggerer job {old_triggerer}; SIGKILLed it (pid {killed_pid}) with the campaign "
         f"'{status_at_kill}'; trigger moved to job {moved[2]} and still polled; campaign set done; "
-        f"run {state}, report_delivery saw '{report_status}'"
+        f"run {state}, report_delivery saw '{report_status}', {delivery.get('messages_extracted')} messages "
+        f"extracted, report {'=' if report_matches else 'NOT EQUAL to'} the simulator's counts "
+        f"{counts['total_messages']} messages"
     )
 
 
@@ -977,6 +1024,7 @@ def scenario_secrets(c: Cluster) -> tuple[bool, str]:
     # The canary key, the header segment of every token the simulator issued, and any JWT at all.
     needles = {
         "API key": c.api_key.encode(),
+        "HMAC key": c.pii_key.encode(),
         "simulator token": simulator_token_marker().encode(),
         "a JWT (eyJ...)": b"eyJ",
     }
@@ -1015,7 +1063,7 @@ def scenario_secrets(c: Cluster) -> tuple[bool, str]:
     )
     observed = (
         f"{len(logs)} log files, pg_dump of both databases, {len(keys)} S3 objects: "
-        + ("; ".join(hits[:5]) if hits else "no API key, no token, no JWT")
+        + ("; ".join(hits[:5]) if hits else "no API key, no HMAC key, no token, no JWT")
         + ("" if control_ok else "; the scan's positive control FAILED")
     )
     return not hits and control_ok and len(logs) > 10, observed
@@ -1068,13 +1116,14 @@ def main() -> int:
             )
             report.add(
                 f"{BACKFILL_DAYS}-day backfill, pool bsg_api=2",
-                "all runs succeed; PostgreSQL ids = ground truth, once each; "
+                "all runs succeed; PostgreSQL campaign and message ids = ground truth, once each; "
                 "extracts on both workers; files in S3",
                 lambda: scenario_backfill(cluster),
             )
             report.add(
                 "deferred gate, triggerer SIGKILLed",
-                "trigger resumes on a new triggerer; run succeeds with 'done'",
+                "trigger resumes on a new triggerer; run succeeds with 'done'; messages and delivery "
+                "report match the simulator",
                 lambda: scenario_gate(cluster),
             )
             report.add(
@@ -1084,7 +1133,7 @@ def main() -> int:
             )
             report.add(
                 "no secrets at rest",
-                "no API key or token in logs, metadata DB, bucket",
+                "no API key, HMAC key or token in logs, metadata DB, bucket",
                 lambda: scenario_secrets(cluster),
             )
     finally:

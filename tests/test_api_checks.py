@@ -18,6 +18,9 @@ from bsg_provider.api_checks import (
     EdgeTest,
     FieldTest,
     FutureSearch,
+    Message,
+    MessageFieldTest,
+    MessagesFutureTest,
     SpanTest,
     Verdict,
     bound_verdicts,
@@ -27,10 +30,15 @@ from bsg_provider.api_checks import (
     field_verdict,
     format_verdict,
     future_and_timezone_verdicts,
+    message_field_candidate,
+    message_field_verdict,
+    messages_future_verdict,
+    messages_outside,
     months_back,
     parse_stamp,
     precision_verdict,
     read_campaigns,
+    read_messages,
     render_filter,
     span_anchor,
     span_verdict,
@@ -251,3 +259,84 @@ def test_exit_status_and_report_shape() -> None:
     assert exit_status([*verdicts, Verdict("span_rule", CANNOT_TELL, "e")]) == 0
     assert exit_status([*verdicts, Verdict("span_rule", CONTRADICTED, "e")]) == 1
     assert verdicts[0].as_dict()["text"] == ASSUMPTIONS[verdicts[0].key]
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+
+def message(mid: int, created: str, delivered: str | None = None) -> Message:
+    stamp = parse_stamp(created)
+    assert stamp is not None
+    return Message(mid, stamp, parse_stamp(delivered))
+
+
+def test_read_messages_and_the_field_candidate() -> None:
+    records = [
+        {
+            "id": 1,
+            "created_at": "2026-06-01 10:00:00",
+            "sent_at": "2026-06-01 10:00:00",
+            "delivered_at": None,
+        },
+        {"id": 2, "created_at": "2026-06-01 10:00:00", "sent_at": "2026-06-01 10:00:01"},
+        {"id": 3, "created_at": "2026-06-01 10:00:00", "delivered_at": "2026-06-01 10:00:45"},
+        {"id": "4", "created_at": "2026-06-01 10:00:00"},
+        {"id": 5, "created_at": None},
+        "not a message",
+    ]
+    found = read_messages(records)
+    assert [m.id for m in found] == [1, 2, 3]
+    assert found[1].delivered is not None and found[1].delivered.text == "2026-06-01 10:00:01"  # sent_at
+    # Only a message whose later timestamp is 3 s or more after its creation tells the fields apart.
+    candidate = message_field_candidate(found, datetime(2026, 7, 1))
+    assert candidate is not None and candidate.id == 3
+    assert message_field_candidate(found, datetime(2026, 6, 1, 10, 0, 30)) is None  # past the future limit
+    lo, hi = datetime(2026, 6, 1, 9), datetime(2026, 6, 1, 9, 59, 59)
+    assert [m.id for m in messages_outside(found, lo, hi)] == [1, 2, 3]
+    assert messages_outside(found, lo, datetime(2026, 6, 1, 10)) == []
+
+
+def test_message_field_verdicts() -> None:
+    m = message(7, "2026-06-01 10:00:00", "2026-06-01 10:00:45")
+    window = "[2026-04-01 00:00:00, 2026-06-02 00:00:00]"
+    ok = Answer(True, ids=frozenset({7}))
+    assert message_field_verdict(ok, MessageFieldTest(m, True, False), [], window).verdict == HOLDS
+    on_delivery = message_field_verdict(ok, MessageFieldTest(m, False, True), [], window)
+    assert on_delivery.verdict == CONTRADICTED and "delivered_at" in on_delivery.evidence
+    assert message_field_verdict(ok, MessageFieldTest(m, False, False), [], window).verdict == CONTRADICTED
+    assert message_field_verdict(ok, MessageFieldTest(m, True, True), [], window).verdict == CANNOT_TELL
+    assert message_field_verdict(ok, None, [], window).verdict == CANNOT_TELL
+    stray = [message(8, "2026-03-31 23:00:00")]
+    outside = message_field_verdict(ok, None, stray, window)
+    assert (
+        outside.verdict == CONTRADICTED
+        and "created outside it" in outside.evidence
+        and "8" in outside.evidence
+    )
+    assert message_field_verdict(ok, MessageFieldTest(m, True, False), stray, window).verdict == CONTRADICTED
+    refused = message_field_verdict(Answer(False, fields=("filter[from]",)), None, [], window)
+    assert refused.verdict == CANNOT_TELL and "refused" in refused.evidence
+    assert message_field_verdict(None, None, [], window).verdict == CANNOT_TELL
+
+
+def test_messages_span_verdict_has_its_own_key() -> None:
+    anchor = datetime(2026, 6, 1)
+    ok, no = Answer(True), Answer(False, fields=("filter[from]",))
+    holds = span_verdict(SpanTest(anchor, ok, ok, no), "messages_span_rule")
+    assert (holds.key, holds.verdict) == ("messages_span_rule", HOLDS)
+    ninety = span_verdict(SpanTest(anchor, ok, no, no, ok), "messages_span_rule")
+    assert (ninety.key, ninety.verdict) == ("messages_span_rule", CONTRADICTED)
+    assert "90 days" in ninety.evidence
+
+
+def test_messages_future_verdicts() -> None:
+    ok, no = Answer(True), Answer(False, fields=("filter[to]",), message="too far")
+    holds = messages_future_verdict(MessagesFutureTest(120.0, True, ok, no))
+    assert holds.verdict == HOLDS and "campaigns' limit" in holds.evidence
+    shorter = messages_future_verdict(MessagesFutureTest(120.0, True, no, no))
+    assert shorter.verdict == CONTRADICTED and "before the campaigns' limit" in shorter.evidence
+    longer = messages_future_verdict(MessagesFutureTest(0.0, False, ok, ok))
+    assert longer.verdict == CONTRADICTED and "after now + 30 days" in longer.evidence
+    other = Answer(False, fields=("page[limit]",))
+    assert messages_future_verdict(MessagesFutureTest(0.0, False, other, no)).verdict == CANNOT_TELL
+    assert messages_future_verdict(MessagesFutureTest(0.0, False, ok, None)).verdict == CANNOT_TELL

@@ -61,7 +61,11 @@ def assert_verdicts(verdicts: dict[str, dict[str, str]], expected: dict[str, str
 
 
 def assert_read_only_and_within_budget(sim: BsgSimulator) -> None:
-    assert {(r.method, r.endpoint) for r in sim.requests} <= {("POST", "login"), ("GET", "list")}
+    assert {(r.method, r.endpoint) for r in sim.requests} <= {
+        ("POST", "login"),
+        ("GET", "list"),
+        ("GET", "messages"),
+    }
     assert sim.count("any") <= MAX_REQUESTS
     assert sim.count("login") == 1
 
@@ -70,9 +74,17 @@ def test_default_reading_holds(probe: Probe) -> None:
     with simulated() as sim:
         status, verdicts, output = probe(sim)
         assert_read_only_and_within_budget(sim)
+        messages_requests = sim.count("messages")
     assert status == 0
     assert_verdicts(verdicts, {})
     assert CANARY not in output and "eyJ" not in output
+    # The messages' window rules: evidence, two field windows, three spans, two future limits.
+    assert messages_requests == 8
+    assert (
+        "a window of the delivery +/- 1 s did not return it" in verdicts["messages_filter_field"]["evidence"]
+    )
+    assert "3 calendar months and 1 s back: refused" in verdicts["messages_span_rule"]["evidence"]
+    assert "the messages' limit is the campaigns' limit" in verdicts["messages_future_limit"]["evidence"]
 
 
 READINGS = [
@@ -101,7 +113,13 @@ READINGS = [
         "a fraction of a second the API does not show",
         id="subsecond-hidden",
     ),
-    pytest.param({"span_rule": "90d"}, {"span_rule": CONTRADICTED}, "90 days", id="90-days"),
+    # The messages endpoint follows the campaigns' window rules in the simulator, as assumed.
+    pytest.param(
+        {"span_rule": "90d"},
+        {"span_rule": CONTRADICTED, "messages_span_rule": CONTRADICTED},
+        "90 days",
+        id="90-days",
+    ),
     pytest.param(
         {"filter_field": "start_at"}, {"filter_field": CONTRADICTED}, "select on start_at", id="start_at"
     ),
@@ -172,7 +190,7 @@ def test_empty_account_cannot_tell_what_needs_campaigns(probe: Probe) -> None:
         status, verdicts, _ = probe(sim)
         assert_read_only_and_within_budget(sim)
     assert status == 0
-    needs_campaigns = ("filter_field", "from_bound", "to_bound", "precision")
+    needs_campaigns = ("filter_field", "from_bound", "to_bound", "precision", "messages_filter_field")
     assert_verdicts(verdicts, dict.fromkeys(needs_campaigns, CANNOT_TELL))
 
 
@@ -223,7 +241,7 @@ def test_text_report_and_command_line() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for key in ASSUMPTIONS:
         assert f"holds         {key}: " in result.stdout
-    assert "8 hold, 0 contradicted, 0 cannot tell" in result.stdout
+    assert "11 hold, 0 contradicted, 0 cannot tell" in result.stdout
     assert CANARY not in result.stdout + result.stderr
     assert "eyJ" not in result.stdout + result.stderr
 

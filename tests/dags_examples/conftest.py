@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +18,8 @@ EXAMPLES_FOLDER = Path(__file__).resolve().parents[2] / "dags_examples"
 PINNED_NOW = datetime(2025, 6, 15, 12, 0, tzinfo=timezone.utc)
 #: How often the gate polls in tests (the DAG reads it when parsed).
 GATE_POKE_SECONDS = "0.3"
+#: The phones' HMAC key the examples read from the ``bsg_pii_key`` connection.
+PII_KEY = "test-examples-pii-key-8c41d07e"
 
 
 def parse_examples() -> Any:
@@ -39,9 +42,18 @@ def examples() -> Any:
 
 @pytest.fixture
 def example_simulator() -> Iterator[BsgSimulator]:
-    """A small simulator with a pinned clock, so every run sees the same campaigns."""
+    """
+    A small simulator with a pinned clock, so every run sees the same campaigns. 50 messages a
+    campaign (about 2,500 a day loaded, with the lookback) keep the nightly runs quick; the
+    engine's volume is the operator tests' and the benchmarks' concern.
+    """
     with BsgSimulator(
-        campaigns=1500, seed=23, api_key="test_examples_key_8642", period_days=60, now=PINNED_NOW
+        campaigns=1500,
+        seed=23,
+        api_key="test_examples_key_8642",
+        period_days=60,
+        now=PINNED_NOW,
+        messages_per_campaign=50,
     ) as sim:
         yield sim
 
@@ -49,7 +61,8 @@ def example_simulator() -> Iterator[BsgSimulator]:
 @pytest.fixture
 def example_env(example_simulator: BsgSimulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """
-    What the example DAGs read: ``bsg_default``, ``bsg_warehouse`` (an SQLite file) and ``bsg_data_url``.
+    What the example DAGs read: ``bsg_default``, ``bsg_pii_key``, ``bsg_warehouse`` (an SQLite
+    file) and ``bsg_data_url``.
 
     :return: the warehouse database file.
     """
@@ -57,6 +70,7 @@ def example_env(example_simulator: BsgSimulator, tmp_path: Path, monkeypatch: py
         "bsg_default", host=example_simulator.url, api_key=example_simulator.api_key, **FAST_RETRY_EXTRAS
     )
     monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AIRFLOW_CONN_BSG_PII_KEY", json.dumps({"conn_type": "generic", "password": PII_KEY}))
     warehouse = tmp_path / "warehouse.db"
     monkeypatch.setenv("AIRFLOW_CONN_BSG_WAREHOUSE", f'{{"conn_type": "sqlite", "host": "{warehouse}"}}')
     monkeypatch.setenv("AIRFLOW_VAR_BSG_DATA_URL", f"file://{tmp_path}/data")

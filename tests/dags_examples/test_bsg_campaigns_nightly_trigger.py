@@ -33,7 +33,12 @@ def test_a_trigger_without_logical_date_loads_the_last_complete_day(
 ):
     dag_run = trigger_without_logical_date(examples.dags["bsg_campaigns_nightly"])
 
-    assert task_states(dag_run) == {"extract_campaigns": "success", "load_campaigns": "success"}
+    assert task_states(dag_run) == {
+        "extract_campaigns": "success",
+        "load_campaigns": "success",
+        "extract_messages": "success",
+        "load_messages": "success",
+    }
     extract = xcom_return_value(dag_run, "extract_campaigns")
     start, end = DAY
     # The lookback adds the day before, as on a scheduled run.
@@ -47,6 +52,16 @@ def test_a_trigger_without_logical_date_loads_the_last_complete_day(
         example_simulator.ground_truth_ids(start - timedelta(days=1), end)
     )
     assert xcom_return_value(dag_run, "load_campaigns")["upserted"] == len(lines) > 0
+    # The messages of the same day and lookback day.
+    messages = xcom_return_value(dag_run, "extract_messages")
+    assert (messages["interval_start"], messages["interval_end"]) == (
+        extract["interval_start"],
+        extract["interval_end"],
+    )
+    assert messages["records"] == len(
+        example_simulator.message_ground_truth_ids(start - timedelta(days=1), end)
+    )
+    assert xcom_return_value(dag_run, "load_messages")["upserted"] == messages["records"] > 0
 
 
 def test_a_config_error_on_a_plain_trigger_fails_at_once_with_the_message(
@@ -73,9 +88,14 @@ def test_a_config_error_on_a_plain_trigger_fails_at_once_with_the_message(
 
     dag_run = trigger_without_logical_date(dag)
 
-    assert task_states(dag_run) == {"extract_campaigns": "failed", "load_campaigns": "upstream_failed"}
-    (extract,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == "extract_campaigns"]
-    assert extract.try_number == 1, "a config error is not retried"
+    assert task_states(dag_run) == {
+        "extract_campaigns": "failed",
+        "load_campaigns": "upstream_failed",
+        "extract_messages": "failed",
+        "load_messages": "upstream_failed",
+    }
+    for extract in [ti for ti in dag_run.get_task_instances() if ti.task_id.startswith("extract_")]:
+        assert extract.try_number == 1, f"a config error is not retried ({extract.task_id})"
     (error,) = raised
     assert type(error).__name__ == "AirflowFailException"
     assert "API key" in str(error)

@@ -22,16 +22,20 @@ def test_nightly_dag_is_a_daily_data_interval_load(examples):
     assert dag.catchup is False
     assert dag.max_active_runs == 2
 
-    extract = dag.get_task("extract_campaigns")
-    load = dag.get_task("load_campaigns")
-    assert extract.downstream_task_ids == {"load_campaigns"}
-    assert extract.pool == "bsg_api"
-    assert extract.lookback == timedelta(days=1)
-    assert "day_to_load(dag_run).start | ds" in extract.output_path
-    assert "bsg_data_url" in extract.output_path
-    for task in (extract, load):
-        assert task.retries == 2
-        assert task.retry_delay == timedelta(minutes=5)
+    for kind in ("campaigns", "messages"):
+        extract = dag.get_task(f"extract_{kind}")
+        load = dag.get_task(f"load_{kind}")
+        assert extract.downstream_task_ids == {f"load_{kind}"}
+        assert extract.pool == "bsg_api"
+        assert extract.lookback == timedelta(days=1)
+        assert f"/{kind}/{{{{ day_to_load(dag_run).start | ds }}}}" in extract.output_path
+        assert "bsg_data_url" in extract.output_path
+        for task in (extract, load):
+            assert task.retries == 2
+            assert task.retry_delay == timedelta(minutes=5)
+    messages = dag.get_task("extract_messages")
+    # Personal data: phones hashed with the key of a connection, texts dropped.
+    assert (messages.phone, messages.text, messages.pii_key_conn_id) == ("hash", "drop", "bsg_pii_key")
 
 
 def test_gate_dag_defers_on_the_campaign_id_param(examples):
@@ -44,4 +48,8 @@ def test_gate_dag_defers_on_the_campaign_id_param(examples):
     assert sensor.target_statuses == ("done", "stopped")
     assert sensor.failure_statuses == ("spam",)
     assert sensor.poke_interval == float(GATE_POKE_SECONDS)
-    assert sensor.downstream_task_ids == {"report_delivery"}
+    assert sensor.downstream_task_ids == {"extract_messages", "report_delivery"}
+    messages = dag.get_task("extract_messages")
+    assert "wait_for_campaign" in messages.campaign_id
+    assert (messages.phone, messages.text, messages.pii_key_conn_id) == ("hash", "drop", "bsg_pii_key")
+    assert messages.downstream_task_ids == {"report_delivery"}
