@@ -430,6 +430,11 @@ class BsgSimulator(MessagesGroundTruth):
         """Forget the logged requests."""
         self.log.clear()
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most API requests received and not yet answered at once, since the log was cleared."""
+        return self.log.max_in_flight()
+
     def count(self, endpoint: str) -> int:
         """Requests received to one endpoint (or ``any``).
 
