@@ -45,6 +45,7 @@ from bsg_provider.call_flow import (
     read_response,
 )
 from bsg_provider.connection import (
+    MAX_CONCURRENCY_LIMIT,
     BsgConnectionSettings,
     check_max_concurrency,
     connection_fields,
@@ -167,10 +168,9 @@ class BsgHook(BsgBaseHook):
     def _session(self) -> requests.Session:
         session = requests.Session()
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
-        # Enough pooled connections for every paging thread to keep its own alive.
-        pool = max(DEFAULT_POOLSIZE, self.max_concurrency)
+        # Enough pooled connections for every paging thread to keep its own alive (idle ones cost nothing).
         for prefix in ("http://", "https://"):
-            session.mount(prefix, HTTPAdapter(pool_connections=pool, pool_maxsize=pool))
+            session.mount(prefix, HTTPAdapter(pool_maxsize=max(DEFAULT_POOLSIZE, MAX_CONCURRENCY_LIMIT)))
         return session
 
     def close(self) -> None:
