@@ -390,7 +390,15 @@ class BsgHook(BsgBaseHook):
     def _expected_pages(
         pager: WindowPager, window: Window, next_window: Window | None, count: int
     ) -> list[PageKey]:
-        """The pages the pager will ask for next; once this window's tail fits, the next window's first."""
+        """
+        The pages the pager will ask for next; once this window's tail fits, the next window's first.
+
+        A window that can still gain rows (its pages overlap) is read one page at a time: a busy
+        account adds rows between any two requests, so pages answered out of order would show
+        totals going back and forth, which the pager must take for drift and read again.
+        """
+        if pager.overlap:
+            return [(window, pager.rescans, pager.request_offset)]
         keys = [(window, pager.rescans, offset) for offset in pager.predicted_offsets(count)]
         if pager.total is not None and len(keys) < count and next_window is not None:
             keys.append((next_window, 0, 0))
