@@ -340,6 +340,8 @@ def test_naive_start_is_refused_when_parsed_or_rendered(simulator, bsg_conn_id, 
         ({"page_size": 1000}, r"^page_size must be from 30 to 500 \(the API's page\[limit\] range\)"),
         ({"file_format": "parquet"}, r"^file_format must be one of jsonl, csv"),
         ({"campaign_type": "fax"}, r"^campaign_type must be one of sms, rcs, whatsapp, got 'fax'\.$"),
+        ({"max_concurrency": 0}, r"^max_concurrency must be a whole number from 1 to 32 .*got 0\.$"),
+        ({"max_concurrency": "4"}, r"^max_concurrency must be a whole number from 1 to 32 .*got '4'\.$"),
     ],
 )
 def test_bad_literal_arguments_fail_when_the_dag_is_parsed(kwargs, message):
