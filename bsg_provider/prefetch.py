@@ -56,6 +56,7 @@ class PagePrefetcher(Generic[K, T]):
         self._fetch = fetch
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=thread_name_prefix)
         self._outstanding: OrderedDict[K, tuple[Future[T], threading.Event]] = OrderedDict()
+        self._handing_over: tuple[Future[T], threading.Event] | None = None
         self._closed = False
         #: Most answers outstanding at once.
         self.peak = 0
@@ -88,8 +89,12 @@ class PagePrefetcher(Generic[K, T]):
         :param key: what to fetch.
         """
         entry = self._outstanding.pop(key, None)
-        future, _ = entry if entry is not None else self._submit(key)
-        return future.result()
+        # Kept until answered, so close() can stop it if the consumer is interrupted meanwhile.
+        self._handing_over = entry if entry is not None else self._submit(key)
+        try:
+            return self._handing_over[0].result()
+        finally:
+            self._handing_over = None
 
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
@@ -98,6 +103,8 @@ class PagePrefetcher(Generic[K, T]):
         self._closed = True
         for key in list(self._outstanding):
             self._drop(key)
+        if self._handing_over is not None:
+            self._handing_over[1].set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, key: K) -> tuple[Future[T], threading.Event]:

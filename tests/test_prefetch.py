@@ -128,3 +128,24 @@ def test_close_stops_every_fetch_and_leaves_no_thread():
 def test_max_concurrency_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         PagePrefetcher(GatedFetch(), 0)
+
+
+def test_close_also_stops_the_fetch_the_consumer_is_waiting_for():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 2)
+    raised: list[BaseException] = []
+
+    def consumer():
+        try:
+            prefetcher.get(5)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    while not fetch.started:  # the fetch is running (never released), the consumer waits on it
+        threading.Event().wait(0.005)
+    prefetcher.close()  # e.g. the task was interrupted and its hook closed
+    thread.join(10)
+    assert [type(exc) for exc in raised] == [FetchCancelled]
+    assert fetch.cancelled == [5]
