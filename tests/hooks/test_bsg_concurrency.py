@@ -32,7 +32,9 @@ def jittery(monkeypatch: pytest.MonkeyPatch):
     with BsgSimulator(
         campaigns=2000, seed=11, api_key="test_concurrency_key", latency_ms=4, latency_jitter_ms=3
     ) as sim:
-        name, value = bsg_connection_env("bsg_conc", host=sim.url, api_key=sim.api_key, **FAST_RETRY_EXTRAS)
+        # A patient timeout: the tests count requests, and a busy machine must not add a retry.
+        extras = {**FAST_RETRY_EXTRAS, "timeout": 30}
+        name, value = bsg_connection_env("bsg_conc", host=sim.url, api_key=sim.api_key, **extras)
         monkeypatch.setenv(name, value)
         yield sim
 
