@@ -143,7 +143,7 @@ def call_flow(
         elif isinstance(do, DoSleep):
             # tenacity has logged and counted the retry (before_sleep); only the wait is left.
             state.prepare_for_next_attempt()
-            ctx.counters.retry_wait_seconds += float(do)
+            ctx.counters.add(retry_wait_seconds=float(do))
             yield Sleep(float(do))
         else:  # pragma: no cover -- with reraise=True tenacity raises the last error instead
             return do
@@ -177,7 +177,7 @@ def _renew(ctx: CallContext) -> Flow[str]:
         return tokens.token  # type: ignore[return-value]
     if tokens.token is None:
         return (yield from _login(ctx))
-    ctx.counters.refreshes += 1
+    ctx.counters.add(refreshes=1)
     try:
         payload = yield Send(refresh_request(), tokens.token, ctx.timeout)
     except BsgApiError as exc:
@@ -197,7 +197,7 @@ def _login_unless_renewed(ctx: CallContext, refused: str) -> Flow[str]:
 
 def _login(ctx: CallContext) -> Flow[str]:
     # Sent bare: the caller's retry loop already covers a transient login failure.
-    ctx.counters.logins += 1
+    ctx.counters.add(logins=1)
     payload = yield Send(login_request(ctx.api_key), None, ctx.timeout)
     return (yield from _keep(ctx, payload))
 

@@ -17,7 +17,19 @@ from bsg_provider.windows import api_zone
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_MAX_WAIT = 60.0
-KNOWN_EXTRAS = ("api_timezone", "timeout", "max_retries", "retry_max_wait", "max_requests_per_second")
+#: List requests in flight at once while paging: enough to hide most of a round trip
+#: (about 4x a sequential read at 50 ms), few enough for an API whose limits are undocumented.
+DEFAULT_MAX_CONCURRENCY = 4
+#: The most the connection or the operator may ask for.
+MAX_CONCURRENCY_LIMIT = 32
+KNOWN_EXTRAS = (
+    "api_timezone",
+    "timeout",
+    "max_retries",
+    "retry_max_wait",
+    "max_requests_per_second",
+    "max_concurrency",
+)
 
 _warned_plain_http: set[str] = set()
 
@@ -58,6 +70,7 @@ class BsgConnectionSettings:
     :param max_retries: retries of a request that failed transiently.
     :param retry_max_wait: upper bound of one wait between retries, in seconds.
     :param max_requests_per_second: client-side rate limit, or None for none.
+    :param max_concurrency: list requests in flight at most while paging (1 = one at a time).
     """
 
     base_url: str
@@ -67,6 +80,7 @@ class BsgConnectionSettings:
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_max_wait: float = DEFAULT_RETRY_MAX_WAIT
     max_requests_per_second: float | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
 
     @classmethod
     def from_fields(
@@ -129,7 +143,36 @@ class BsgConnectionSettings:
                 if rate in (None, "")
                 else _number(extras, "max_requests_per_second", None, where, minimum=0.0, exclusive=True)
             ),
+            max_concurrency=_concurrency(extras, where),
         )
+
+
+def check_max_concurrency(value: int | None, where: str = "max_concurrency") -> int | None:
+    """
+    An operator's or hook's ``max_concurrency`` argument, checked: None (the connection's) or 1..32.
+
+    :param value: the argument.
+    :param where: what to name in the message.
+    :raises BsgConfigError: when it is not a whole number in range.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY_LIMIT:
+        raise BsgConfigError(
+            f"{where} must be a whole number from 1 to {MAX_CONCURRENCY_LIMIT} (requests in flight "
+            f"while paging; 1 reads one page at a time), or None for the connection's; got {value!r}."
+        )
+    return value
+
+
+def _concurrency(extras: Mapping[str, Any], where: str) -> int:
+    value = int(_number(extras, "max_concurrency", DEFAULT_MAX_CONCURRENCY, where, minimum=1, integer=True))
+    if value > MAX_CONCURRENCY_LIMIT:
+        raise BsgConfigError(
+            f"{where}: extra max_concurrency must be at most {MAX_CONCURRENCY_LIMIT}, got {value}; "
+            "more requests in flight mostly earn 429s from the API."
+        )
+    return value
 
 
 def _plain_extras(extra: Mapping[str, Any] | str, where: str) -> dict[str, Any]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 
 @dataclass
 class RequestCounters:
     """
     Requests of one hook (sync or async) and what they cost.
+
+    Safe to update from several threads through :meth:`add` (the sync hook's concurrent paging).
 
     :param requests: HTTP exchanges attempted.
     :param logins: fresh tokens from the API key.
@@ -24,3 +27,14 @@ class RequestCounters:
     retries: int = 0
     retry_wait_seconds: float = 0.0
     throttle_wait_seconds: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def add(self, **amounts: float) -> None:
+        """
+        Add to counters atomically, e.g. ``add(requests=1)``.
+
+        :param amounts: counter names and what to add to each.
+        """
+        with self._lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)

@@ -63,6 +63,35 @@ class WindowPager:
         """The ``page[offset]`` to request next."""
         return self.offset - 1 if self._overlapping else self.offset
 
+    def predicted_offsets(self, count: int) -> list[int]:
+        """
+        The next ``count`` (at most) offsets this pager will request if the total holds and every
+        page is full: :attr:`request_offset` first, then the ones after it, ending with the
+        window's last page. Before the first page (no total yet) only :attr:`request_offset`.
+
+        A prediction only: a concurrent reader fetches these ahead, and must still hand each
+        page to :meth:`accept` in order and follow :attr:`request_offset` where it differs.
+
+        :param count: how many offsets to predict at most.
+        """
+        if self.done or count < 1:
+            return []
+        if self.total is None:
+            return [self.request_offset]
+        total, offset, overlapping = self.total, self.offset, self._overlapping
+        offsets: list[int] = []
+        while len(offsets) < count:
+            request = offset - 1 if overlapping else offset
+            offsets.append(request)
+            rows = min(self.limit, total - request)
+            consumed = rows - 1 if overlapping else rows
+            offset += consumed
+            # As accept(): a page that ends the window, or one that moves nothing on, ends the prediction.
+            if consumed <= 0 or offset >= total:
+                break
+            overlapping = self.overlap
+        return offsets
+
     @property
     def _overlapping(self) -> bool:
         return self.overlap and self.offset > 0 and self._boundary_id is not None

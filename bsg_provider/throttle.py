@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
 
 class RequestThrottle:
     """
-    Spaces request starts at least ``1 / rate`` seconds apart.
+    Spaces request starts at least ``1 / rate`` seconds apart, across every thread that shares it.
+
+    Each caller reserves its own slot under a lock, so concurrent callers get distinct slots
+    ``1 / rate`` apart and the rate holds over all of them.
 
     :param rate: requests per second, or None for no limit.
     :param clock: a monotonic clock in seconds.
@@ -25,6 +29,7 @@ class RequestThrottle:
         self.interval = 1.0 / rate if rate else 0.0
         self._clock = clock
         self._sleep = sleep
+        self._lock = threading.Lock()
         self._next_start: float | None = None
         self.waited = 0.0
 
@@ -32,14 +37,17 @@ class RequestThrottle:
         """Reserve the next slot and return how long to wait for it (0 when free)."""
         if not self.interval:
             return 0.0
-        now = self._clock()
-        start = now if self._next_start is None else max(now, self._next_start)
-        self._next_start = start + self.interval
-        return start - now
+        with self._lock:
+            now = self._clock()
+            start = now if self._next_start is None else max(now, self._next_start)
+            self._next_start = start + self.interval
+            return start - now
 
-    def wait(self) -> None:
-        """Block until the next request may start."""
+    def wait(self) -> float:
+        """Block until the next request may start; return the seconds waited."""
         pause = self.delay()
         if pause > 0:
-            self.waited += pause
+            with self._lock:
+                self.waited += pause
             self._sleep(pause)
+        return pause

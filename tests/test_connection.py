@@ -19,6 +19,7 @@ def test_defaults():
         s.max_retries,
         s.retry_max_wait,
         s.max_requests_per_second,
+        s.max_concurrency,
     ) == (
         "https://one-api.bsg.world",
         "UTC",
@@ -26,6 +27,7 @@ def test_defaults():
         5,
         60.0,
         None,
+        4,
     )
 
 
@@ -36,7 +38,9 @@ def test_extras_from_the_ui_arrive_as_strings_and_with_the_old_prefix():
         extra__bsg__max_retries="2",
         retry_max_wait=3,
         max_requests_per_second="",
+        max_concurrency="8",
     )
+    assert s.max_concurrency == 8
     assert (s.api_timezone, s.timeout, s.max_retries, s.retry_max_wait, s.max_requests_per_second) == (
         "Europe/Berlin",
         12.5,
@@ -64,6 +68,10 @@ def test_the_key_stays_out_of_repr():
         ({"retry_max_wait": [1]}, "extra retry_max_wait must be a number at least 0, got [1]"),
         ({"max_requests_per_second": 0}, "extra max_requests_per_second must be a number greater than 0"),
         ({"max_requests_per_second": "nan"}, "extra max_requests_per_second must be a number greater than 0"),
+        ({"max_concurrency": 0}, "extra max_concurrency must be a whole number at least 1, got 0"),
+        ({"max_concurrency": 2.5}, "extra max_concurrency must be a whole number at least 1, got 2.5"),
+        ({"max_concurrency": "many"}, "extra max_concurrency must be a whole number at least 1, got 'many'"),
+        ({"max_concurrency": 33}, "extra max_concurrency must be at most 32, got 33"),
         ({"api_timezone": "Mars/Base"}, "Unknown API timezone 'Mars/Base'"),
         ({"api_timezone": 3}, "extra api_timezone must be an IANA name such as 'UTC', got 3"),
         ({"time_out": 5}, "unknown extra field(s) time_out; the bsg connection knows api_timezone, timeout"),

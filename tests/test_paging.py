@@ -178,3 +178,39 @@ def test_a_grown_total_in_a_past_window_is_read_again():
 
     out, pager = drain(Table(range(1, 101)), 30, append)
     assert pager.rescans == 1 and set(out) == set(range(1, 102))
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["closed", "live"])
+@pytest.mark.parametrize("rows", [0, 1, 29, 30, 31, 59, 60, 61, 299, 1000])
+def test_predicted_offsets_are_the_offsets_a_steady_table_is_read_at(rows, overlap):
+    """What a concurrent reader fetches ahead is exactly what the pager then asks for."""
+    table = Table(range(1, rows + 1))
+    pager = WindowPager(30, overlap=overlap)
+    assert pager.predicted_offsets(8) == [0], "before the first page only its offset is known"
+    predictions, asked = [], []
+    while not pager.done:
+        predictions.append(pager.predicted_offsets(1000))
+        asked.append(pager.request_offset)
+        pager.accept(table.page(pager.request_offset, 30))
+    assert pager.predicted_offsets(8) == []
+    # After the first page, every prediction is the rest of the actual sequence of requests.
+    for at, predicted in enumerate(predictions[1:], start=1):
+        assert predicted == asked[at:]
+    assert pager.rescans == 0
+
+
+def test_predicted_offsets_are_capped_and_start_with_the_next_request():
+    pager = WindowPager(30, overlap=True)
+    pager.accept(Table(range(1, 301)).page(0, 30))
+    assert pager.predicted_offsets(3) == [29, 58, 87]
+    assert pager.predicted_offsets(0) == []
+
+
+def test_after_a_rescan_the_prediction_starts_the_window_again():
+    table = Table(range(1, 301))
+    pager = WindowPager(30)
+    pager.accept(table.page(0, 30))
+    del table.ids[:5]
+    pager.accept(table.page(30, 30))  # the total changed: read the window again
+    assert pager.rescans == 1
+    assert pager.predicted_offsets(3) == [0, 30, 60]

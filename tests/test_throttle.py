@@ -41,3 +41,27 @@ def test_no_rate_means_no_waiting():
     for _ in range(3):
         throttle.wait()
     assert clock.slept == []
+
+
+def test_threads_sharing_a_throttle_get_distinct_slots_at_the_rate():
+    """max_requests_per_second holds over every paging thread: each reserves its own slot."""
+    import threading
+
+    clock = FakeClock()
+    throttle = RequestThrottle(10.0, clock=clock, sleep=lambda seconds: None)
+    delays: list[float] = []
+    lock = threading.Lock()
+
+    def sender():
+        for _ in range(50):
+            pause = throttle.delay()
+            with lock:
+                delays.append(pause)
+
+    threads = [threading.Thread(target=sender) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # The clock stood still: 400 requests were given the slots 0, 0.1, 0.2 ... 39.9 s from now.
+    assert sorted(round(d, 6) for d in delays) == [round(i * 0.1, 6) for i in range(400)]

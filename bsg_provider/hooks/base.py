@@ -76,5 +76,5 @@ class BsgBaseHook(BaseHook):
         return self._call_flow(settings, tokens, request, parse=parse_campaign, retries=retries)
 
     def _count_retry(self, reason: str) -> None:
-        self.counters.retries += 1
+        self.counters.add(retries=1)
         metrics.retried(reason)

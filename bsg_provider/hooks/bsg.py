@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
@@ -10,6 +11,7 @@ from typing import Any, TypeVar
 
 import requests
 from airflow.providers.common.compat.sdk import mask_secret
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
 from bsg_provider import metrics
 from bsg_provider.api import (
@@ -30,6 +32,7 @@ from bsg_provider.api import (
     parse_list_page,
     timeout_error,
 )
+from bsg_provider.backoff_gate import BackoffGate
 from bsg_provider.call_flow import (
     Exclusive,
     Flow,
@@ -41,11 +44,18 @@ from bsg_provider.call_flow import (
     TokenState,
     read_response,
 )
-from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
+from bsg_provider.connection import (
+    MAX_CONCURRENCY_LIMIT,
+    BsgConnectionSettings,
+    check_max_concurrency,
+    connection_fields,
+    warn_if_plain_http,
+)
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgValidationError
 from bsg_provider.get_provider_info import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
+from bsg_provider.prefetch import FetchCancelled, PagePrefetcher
 from bsg_provider.progress import ExtractionProgress
 from bsg_provider.resources import CAMPAIGNS, MESSAGES, ListQuery, campaigns_query, messages_query
 from bsg_provider.throttle import RequestThrottle
@@ -53,6 +63,8 @@ from bsg_provider.window_filter import WindowFilter
 from bsg_provider.windows import Window, WindowPlan, plan_windows
 
 T = TypeVar("T")
+#: What the page prefetcher fetches: a window, its pass (re-reads so far) and the offset.
+PageKey = tuple[Window, int, int]
 
 #: Seconds the Test button waits for each request at most, whatever the connection's timeout.
 TEST_CONNECTION_MAX_TIMEOUT = 10.0
@@ -62,14 +74,27 @@ class BsgHook(BsgBaseHook):
     """
     Talk to the BSG One API: JWT login and renewal, retries, paging and window planning.
 
+    Thread-safe for its own concurrent paging: the threads share one login (a renewal happens
+    once, the others wait for it), one rate limit and one back-off.
+
     :param bsg_conn_id: id of a connection of type ``bsg``: host is the base URL,
         password the API key; extras ``api_timezone``, ``timeout``, ``max_retries``,
-        ``retry_max_wait`` and ``max_requests_per_second``.
+        ``retry_max_wait``, ``max_requests_per_second`` and ``max_concurrency``.
+    :param max_concurrency: list requests in flight at most while paging; None for the
+        connection's ``max_concurrency``. 1 reads one page after another.
     """
 
-    def __init__(self, bsg_conn_id: str = BsgBaseHook.default_conn_name) -> None:
+    def __init__(
+        self, bsg_conn_id: str = BsgBaseHook.default_conn_name, max_concurrency: int | None = None
+    ) -> None:
         super().__init__(bsg_conn_id)
+        self._max_concurrency = check_max_concurrency(max_concurrency)
         self._tokens = TokenState()
+        # Held while the token is renewed, so concurrent requests renew it once.
+        self._token_lock = threading.RLock()
+        #: A retry's wait holds every request of this hook (one 429 slows all in flight).
+        self.backoff = BackoffGate()
+        self._prefetchers: set[PagePrefetcher[Any, Any]] = set()
         #: The windows the last :meth:`iter_pages` read, after any re-planning (None before).
         self.last_plan: WindowPlan | None = None
 
@@ -95,7 +120,10 @@ class BsgHook(BsgBaseHook):
             if "integer" in spec["schema"]["type"]:
                 field = IntegerField(
                     spec["label"],
-                    validators=[Optional(), NumberRange(min=0)],
+                    validators=[
+                        Optional(),
+                        NumberRange(min=spec["schema"].get("minimum", 0), max=spec["schema"].get("maximum")),
+                    ],
                     description=spec["description"],
                     default=default,
                 )
@@ -125,6 +153,13 @@ class BsgHook(BsgBaseHook):
     def _throttle(self) -> RequestThrottle:
         return RequestThrottle(self.settings.max_requests_per_second)
 
+    @property
+    def max_concurrency(self) -> int:
+        """List requests in flight at most while paging: the argument, else the connection's."""
+        if self._max_concurrency is not None:
+            return self._max_concurrency
+        return self.settings.max_concurrency
+
     def get_conn(self) -> requests.Session:
         """A session with the provider's User-Agent, reused for every request of this hook."""
         return self._session
@@ -133,10 +168,16 @@ class BsgHook(BsgBaseHook):
     def _session(self) -> requests.Session:
         session = requests.Session()
         session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # Enough pooled connections for every paging thread to keep its own alive (idle ones cost nothing).
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, HTTPAdapter(pool_maxsize=max(DEFAULT_POOLSIZE, MAX_CONCURRENCY_LIMIT)))
         return session
 
     def close(self) -> None:
-        """Close the HTTP session's connections."""
+        """Stop any paging still under way (its threads end) and close the HTTP session's connections."""
+        for prefetcher in list(self._prefetchers):
+            prefetcher.close()
+        self._prefetchers.clear()
         if "_session" in self.__dict__:
             self._session.close()
             del self.__dict__["_session"]
@@ -178,25 +219,40 @@ class BsgHook(BsgBaseHook):
         :param flow: e.g. :meth:`campaign_flow`, or a poll of :mod:`bsg_provider.statuses`.
         :raises BsgApiError: when the flow gives up.
         """
+        return self._drive(flow, None)
+
+    def _drive(self, flow: Flow[T], cancelled: threading.Event | None) -> T:
+        """Run ``flow``; once ``cancelled`` is set, raise :class:`FetchCancelled` at its next step."""
         runner = FlowRunner(flow)
         try:
             while not runner.done:
-                runner.advance(*self._perform(runner.step))
+                if cancelled is not None and cancelled.is_set():
+                    raise FetchCancelled
+                runner.advance(*self._perform(runner.step, cancelled))
             return runner.value
         finally:
             runner.close()
 
-    def _perform(self, step: Step | None) -> tuple[Any, BsgApiError | None]:
+    def _perform(
+        self, step: Step | None, cancelled: threading.Event | None
+    ) -> tuple[Any, BsgApiError | None]:
+        # A cancelled fetch wakes from its waits at once (Event.wait returns True).
+        sleep = time.sleep if cancelled is None else cancelled.wait
         try:
             if isinstance(step, Send):
+                self.backoff.wait(sleep)
+                if cancelled is not None and cancelled.is_set():
+                    raise FetchCancelled
                 return self._send(step), None
             if isinstance(step, Sleep):
-                time.sleep(step.seconds)
+                # Hold every request of this hook, not only this one: they share the API's limit.
+                self.backoff.pause(step.seconds, sleep)
             elif isinstance(step, Mask):
                 mask_secret(step.secret)
             elif isinstance(step, Exclusive):
-                # One thread per hook: nobody else renews this hook's token.
-                return self.run(step.flow), None
+                # Paging threads share the token: one renews it, the others wait and use the new one.
+                with self._token_lock:
+                    return self._drive(step.flow, cancelled), None
             return None, None
         except BsgApiError as exc:
             return None, exc
@@ -205,9 +261,8 @@ class BsgHook(BsgBaseHook):
         request, settings = step.request, self.settings
         if request.endpoint == "login":
             metrics.logged_in()
-        self._throttle.wait()
-        self.counters.throttle_wait_seconds = self._throttle.waited
-        self.counters.requests += 1
+        waited = self._throttle.wait()
+        self.counters.add(requests=1, throttle_wait_seconds=waited)
         started = time.monotonic()
         status: int | None = None
         try:
@@ -293,7 +348,13 @@ class BsgHook(BsgBaseHook):
         return WindowFilter(tz=self.settings.api_timezone, query=query, conn_id=self.bsg_conn_id)
 
     def _window_pages(
-        self, window: Window, query: ListQuery, page_size: int, window_filter: WindowFilter
+        self,
+        window: Window,
+        query: ListQuery,
+        page_size: int,
+        window_filter: WindowFilter,
+        prefetcher: PagePrefetcher[PageKey, Any] | None = None,
+        next_window: Window | None = None,
     ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
         resource = query.resource
         parse = partial(parse_list_page, endpoint=resource.endpoint, noun=resource.noun)
@@ -302,10 +363,15 @@ class BsgHook(BsgBaseHook):
         # Rows can appear only in a window reaching the present; there pages overlap by one row.
         pager = WindowPager(page_size, overlap=window.is_live(datetime.now(timezone.utc)))
         while not pager.done:
-            page = self.call(
-                list_request(query, api_from, api_to, offset=pager.request_offset, limit=page_size),
-                parse=parse,
-            )
+            if prefetcher is None:
+                page = self.call(
+                    list_request(query, api_from, api_to, offset=pager.request_offset, limit=page_size),
+                    parse=parse,
+                )
+            else:
+                # The same page, maybe fetched ahead; the pager still takes them in this order.
+                prefetcher.ahead(self._expected_pages(pager, window, next_window, prefetcher.max_concurrency))
+                page = prefetcher.get((window, pager.rescans, pager.request_offset))
             # The request asks for a little more than the window: keep what was created in it.
             fresh = window_filter.keep(pager.accept(page))
             if pager.rescans and pager.offset == 0:
@@ -319,6 +385,40 @@ class BsgHook(BsgBaseHook):
                     pager.rescans,
                 )
             yield fresh, pager.total
+
+    @staticmethod
+    def _expected_pages(
+        pager: WindowPager, window: Window, next_window: Window | None, count: int
+    ) -> list[PageKey]:
+        """
+        The pages the pager will ask for next; once this window's tail fits, the next window's first.
+
+        A window that can still gain rows (its pages overlap) is read one page at a time: a busy
+        account adds rows between any two requests, so pages answered out of order would show
+        totals going back and forth, which the pager must take for drift and read again.
+        """
+        if pager.overlap:
+            return [(window, pager.rescans, pager.request_offset)]
+        keys = [(window, pager.rescans, offset) for offset in pager.predicted_offsets(count)]
+        if pager.total is not None and len(keys) < count and next_window is not None:
+            keys.append((next_window, 0, 0))
+        return keys
+
+    def _page_fetcher(
+        self, query: ListQuery, page_size: int
+    ) -> Callable[[PageKey, threading.Event], Any]:
+        """What the prefetcher's threads run: one list page, as :meth:`call` would fetch it."""
+        resource = query.resource
+        parse = partial(parse_list_page, endpoint=resource.endpoint, noun=resource.noun)
+        settings = self.settings
+
+        def fetch(key: PageKey, cancelled: threading.Event) -> Any:
+            window, _pass, offset = key
+            api_from, api_to = window.api_bounds(settings.api_timezone)
+            request = list_request(query, api_from, api_to, offset=offset, limit=page_size)
+            return self._drive(self._call_flow(settings, self._tokens, request, parse), cancelled)
+
+        return fetch
 
     def iter_pages(
         self, plan: WindowPlan, *, campaign_type: str = "sms", page_size: int = 500
@@ -373,18 +473,54 @@ class BsgHook(BsgBaseHook):
     def _query_pages(
         self, plan: WindowPlan, query: ListQuery, page_size: int, what: str
     ) -> Iterator[list[dict[str, Any]]]:
-        """The engine both resources share: windows, pages, run-time checks, re-planning on a refused span."""
+        """
+        The engine both resources share: windows, pages, run-time checks, re-planning on a refused span.
+
+        With :attr:`max_concurrency` above 1 the pages are fetched ahead by a
+        :class:`~bsg_provider.prefetch.PagePrefetcher`: once a window's first page gives its
+        total, the offsets the pager will ask for next are fetched concurrently, and the next
+        window's first page while this window's tail is in flight. Pages are still handed to
+        the same pager and filter in the sequential order, and a fetched-ahead page the pager
+        no longer wants (a re-read, a changed total, a re-planned interval) is dropped, so
+        the records, their order, the checks and the log lines are those of a sequential
+        read. At most :attr:`max_concurrency` requests are in flight and as many pages held.
+        """
         window_filter = self._window_filter(query)
         progress = ExtractionProgress(self.log, plan, what=what, counters=self.counters)
+        concurrency = self.max_concurrency
+        prefetcher = None
+        if concurrency > 1:
+            prefetcher = PagePrefetcher(self._page_fetcher(query, page_size), concurrency)
+            self._prefetchers.add(prefetcher)
+        try:
+            yield from self._read_plan(plan, query, page_size, window_filter, progress, prefetcher)
+        finally:
+            if prefetcher is not None:
+                # Also when the consumer stopped early or an error is on its way: no thread outlives it.
+                prefetcher.close()
+                self._prefetchers.discard(prefetcher)
+
+    def _read_plan(
+        self,
+        plan: WindowPlan,
+        query: ListQuery,
+        page_size: int,
+        window_filter: WindowFilter,
+        progress: ExtractionProgress,
+        prefetcher: PagePrefetcher[PageKey, Any] | None,
+    ) -> Iterator[list[dict[str, Any]]]:
         progress.started()
         self.last_plan = plan
         index = 0
         while index < len(plan.windows):
             window = plan.windows[index]
+            next_window = plan.windows[index + 1] if index + 1 < len(plan.windows) else None
             progress.window_started(index + 1, window)
             pages = 0
             try:
-                for fresh, total in self._window_pages(window, query, page_size, window_filter):
+                for fresh, total in self._window_pages(
+                    window, query, page_size, window_filter, prefetcher, next_window
+                ):
                     pages += 1
                     progress.page(index + 1, window, len(fresh), total)
                     metrics.records_extracted(len(fresh), query.label)

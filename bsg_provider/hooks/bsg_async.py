@@ -196,9 +196,9 @@ class BsgAsyncHook(BsgBaseHook):
             throttle = pool.throttles[self.bsg_conn_id] = RequestThrottle(settings.max_requests_per_second)
         pause = throttle.delay()
         if pause > 0:
-            self.counters.throttle_wait_seconds += pause
+            self.counters.add(throttle_wait_seconds=pause)
             await asyncio.sleep(pause)
-        self.counters.requests += 1
+        self.counters.add(requests=1)
         started = time.monotonic()
         status: int | None = None
         try:

@@ -7,7 +7,8 @@ Not part of the vendor API and need no token:
 - ``POST /_simulator/campaigns``: JSON ``{"created_at": ISO with offset, "final_status",
   "status_step_seconds", "message_type", ...other add_campaign fields}`` -> 201 with the campaign
 - ``DELETE /_simulator/campaigns/{id}``; ``POST /_simulator/campaigns/{id}/status`` with ``{"status": ...}``
-- ``GET /_simulator/stats``: ``{"requests": {endpoint: count}, "total": n, "campaigns": n}``
+- ``GET /_simulator/stats``: ``{"requests": {endpoint: count}, "total": n, "campaigns": n,
+  "max_in_flight": n}`` (the most API requests being answered at once since the log was cleared)
 - ``DELETE /_simulator/requests``: clear the request log
 - ``GET /_simulator/ground-truth?start=ISO&end=ISO&type=sms``: ``{"ids": [...], "count": n}`` for the
   half-open ``[start, end)``
@@ -125,7 +126,13 @@ def _dispatch(sim: BsgSimulator, method: str, path: str, params: dict[str, str],
     elif path == "/_simulator/stats" and method == "GET":
         counts = sim.log.counts()
         return json_response(
-            200, {"requests": counts, "total": sum(counts.values()), "campaigns": len(sim.dataset.ids())}
+            200,
+            {
+                "requests": counts,
+                "total": sum(counts.values()),
+                "campaigns": len(sim.dataset.ids()),
+                "max_in_flight": sim.max_in_flight,
+            },
         )
     elif path == "/_simulator/requests" and method == "DELETE":
         sim.clear_requests()

@@ -55,6 +55,8 @@ class RequestLog:
         self._records: deque[RequestRecord] = deque(maxlen=MAX_RECORDS)
         self._counts: Counter[str] = Counter()
         self._events = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
 
     def open(self, method: str, path: str, query: dict[str, str], endpoint: str) -> RequestRecord:
         """Record a request on arrival; the handler fills in its status later.
@@ -71,6 +73,8 @@ class RequestLog:
         with self._lock:
             self._events += 1
             record.started = self._events
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
             self._records.append(record)
             self._counts[endpoint] += 1
         return record
@@ -81,6 +85,8 @@ class RequestLog:
         :param record: the record :meth:`open` returned.
         """
         with self._lock:
+            if record.finished is None:
+                self._in_flight -= 1
             self._events += 1
             record.finished = self._events
 
@@ -104,6 +110,12 @@ class RequestLog:
         with self._lock:
             self._records.clear()
             self._counts.clear()
+            self._max_in_flight = self._in_flight
+
+    def max_in_flight(self) -> int:
+        """The most requests received and not yet answered at one moment, since the last :meth:`clear`."""
+        with self._lock:
+            return self._max_in_flight
 
     def counts(self) -> dict[str, int]:
         """Requests per endpoint, every endpoint present."""

@@ -127,7 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(control)
             return
         endpoint, arg = route(self.command, path)
-        record = sim.log.open(self.command, path, params, endpoint)
+        # A fault is chosen on arrival, together with the log entry, so "the n-th request" a fault
+        # skips to is the n-th in the log's arrival order even when requests arrive concurrently.
+        with sim._arrival_lock:
+            record = sim.log.open(self.command, path, params, endpoint)
+            fault = sim.faults.take(endpoint)
         # The simulated network round trip; waiting on the stop event keeps shutdown prompt.
         delay = sim.latency.next_delay()
         if delay and sim._stopping.wait(delay):
@@ -136,7 +140,6 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             response = None
-            fault = sim.faults.take(endpoint)
             if fault is not None:
                 record.fault = fault.kind
                 response = self._apply_fault(fault, endpoint, params)
@@ -345,6 +348,7 @@ class BsgSimulator(MessagesGroundTruth):
         self.auth = TokenAuthority(token_ttl)
         self.faults = FaultPlan()
         self.log = RequestLog(api_key)
+        self._arrival_lock = threading.Lock()
         self.dataset = Dataset(
             count=campaigns,
             seed=seed,
@@ -429,6 +433,11 @@ class BsgSimulator(MessagesGroundTruth):
     def clear_requests(self) -> None:
         """Forget the logged requests."""
         self.log.clear()
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most API requests received and not yet answered at once, since the log was cleared."""
+        return self.log.max_in_flight()
 
     def count(self, endpoint: str) -> int:
         """Requests received to one endpoint (or ``any``).

@@ -24,6 +24,7 @@ TYPED = {
     "max_retries": 2,
     "retry_max_wait": "7",
     "max_requests_per_second": "4",
+    "max_concurrency": 3,
 }
 
 
@@ -49,6 +50,7 @@ def test_the_form_shows_every_extra_with_its_label_and_default():
     assert str(defaults["max_retries"]) == "5"
     assert defaults["api_timezone"] == "UTC"
     assert defaults["max_requests_per_second"] is None
+    assert str(defaults["max_concurrency"]) == "4"
 
 
 def test_the_form_relabels_host_and_password_and_hides_the_unused_fields():
@@ -83,4 +85,5 @@ def test_what_the_form_saves_is_what_the_hook_reads(prefix, monkeypatch):
         settings.max_retries,
         settings.retry_max_wait,
         settings.max_requests_per_second,
-    ) == ("Europe/Berlin", 12.5, 2, 7.0, 4.0)
+        settings.max_concurrency,
+    ) == ("Europe/Berlin", 12.5, 2, 7.0, 4.0, 3)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
 from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator
 from bsg_provider.simulator import BsgSimulator
 from bsg_provider.windows import plan_windows
@@ -23,6 +24,41 @@ PAGE_SIZE = 100
 #: A read timeout short enough to keep the timeout cases fast. On a loaded machine an ordinary
 #: answer can outlast it too, so :func:`assert_retries` lets the timeout case retry more than once.
 SHORT_TIMEOUT = 0.5
+#: The matrix runs at the connection's default concurrency; the one-fault cases also at 1.
+CONCURRENCIES = (1, DEFAULT_MAX_CONCURRENCY)
+
+
+def possible_requests(skip: int, concurrency: int, requests: int) -> range:
+    """
+    Which request of a clean run (by its index in the sequential order) can be the one the
+    simulator sees as its ``skip``-th (0-based), when no request before it failed.
+
+    One at a time, it is request ``skip`` itself. With ``concurrency`` in flight the hook sends
+    requests in the sequential order but request ``k`` only once request ``k - concurrency``
+    was answered and consumed, so the simulator may see them in another order, within
+    ``concurrency - 1`` places either way.
+
+    :param skip: how many requests the simulator let pass first.
+    :param concurrency: the hook's ``max_concurrency``.
+    :param requests: requests of a clean run.
+    """
+    return range(max(0, skip - concurrency + 1), min(requests, skip + concurrency))
+
+
+def faulted_fetches(concurrency: int) -> int:
+    """
+    Page fetches that can meet a fault which never clears: those outstanding when it starts,
+    and one more for each page answered before it and consumed after it (2 x concurrency - 1).
+    """
+    return 2 * concurrency - 1
+
+
+def assert_requests_until_failure(count: int, skip: int, attempts: int, concurrency: int) -> None:
+    """
+    The list requests of a run that failed on a fault that never clears: the first failed page
+    used all ``attempts``; with concurrency, other pages in flight may have used theirs too.
+    """
+    assert skip + attempts <= count <= skip + faulted_fetches(concurrency) * attempts, count
 
 
 def seven_months(sim: BsgSimulator) -> tuple[datetime, datetime]:

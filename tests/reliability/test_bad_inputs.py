@@ -356,7 +356,8 @@ CASES: list[Case] = [
         lambda env: settings(env.connection(time_out=5)),
         BsgConfigError,
         "Connection 'bsg_case' has unknown extra field(s) time_out; the bsg connection knows "
-        "api_timezone, timeout, max_retries, retry_max_wait, max_requests_per_second. Remove or rename them.",
+        "api_timezone, timeout, max_retries, retry_max_wait, max_requests_per_second, max_concurrency. "
+        "Remove or rename them.",
         "env-var connection, BsgHook.settings",
     ),
     Case(

@@ -60,21 +60,27 @@ def meet_after_the_first_page(
     monkeypatch: pytest.MonkeyPatch, simulator: BsgSimulator, seen: list[tuple[int, int]]
 ) -> None:
     """
-    Make each thread wait, once its first list answer is in, until all :data:`TASKS` have one.
+    Make each extraction wait, once its first list answer is in, until all :data:`TASKS` have one.
 
-    When the last one arrives, ``seen`` gets the simulator's (login, list) request counts.
+    An extraction is told by its hook's session (its pages may come from several threads, but
+    its first page is always fetched alone). When the last one arrives, ``seen`` gets the
+    simulator's (login, list) request counts.
     """
     meeting = threading.Barrier(
         TASKS, action=lambda: seen.append((simulator.count("login"), simulator.count("list")))
     )
-    met = threading.local()
+    met: set[int] = set()
+    lock = threading.Lock()
     send = requests.Session.send
 
     def send_then_meet(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any):
         response = send(self, request, **kwargs)
-        if request.path_url.startswith("/api/campaigns?") and not getattr(met, "done", False):
-            met.done = True
-            meeting.wait(timeout=MEETING_TIMEOUT)
+        if request.path_url.startswith("/api/campaigns?"):
+            with lock:
+                first = id(self) not in met
+                met.add(id(self))
+            if first:
+                meeting.wait(timeout=MEETING_TIMEOUT)
         return response
 
     monkeypatch.setattr(requests.Session, "send", send_then_meet)

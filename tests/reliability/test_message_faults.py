@@ -16,10 +16,17 @@ from typing import Any
 
 import pytest
 
+from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
 from bsg_provider.operators.messages import BsgExtractMessagesOperator
 from bsg_provider.simulator import BsgSimulator
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
-from tests.reliability.conftest import SHORT_TIMEOUT, assert_retries, read_ids, seven_months
+from tests.reliability.conftest import (
+    SHORT_TIMEOUT,
+    assert_requests_until_failure,
+    assert_retries,
+    read_ids,
+    seven_months,
+)
 from tests.reliability.test_extraction_faults import DRIFT, FAULTS, PREVIOUS, Fault, assert_sorted_and_unique
 
 FILE_NAME = "messages.jsonl"
@@ -115,7 +122,8 @@ def test_a_fault_that_never_clears_fails_clearly_and_keeps_the_previous_file(sim
         extract(name, target, start, end)
 
     if fault.retried:
-        assert_retries(sim.count("messages"), name, skip + FAST_RETRY_EXTRAS["max_retries"] + 1)
+        attempts = FAST_RETRY_EXTRAS["max_retries"] + 1
+        assert_requests_until_failure(sim.count("messages"), skip, attempts, DEFAULT_MAX_CONCURRENCY)
     assert target.read_bytes() == PREVIOUS
     assert os.listdir(out) == [FILE_NAME]
     sim.clear_faults()

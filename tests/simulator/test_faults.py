@@ -243,3 +243,52 @@ def test_parse_fault_spec(spec: str, expected: Fault) -> None:
 def test_parse_fault_spec_rejects(spec: str) -> None:
     with pytest.raises(ValueError):
         parse_fault_spec(spec)
+
+
+def test_under_concurrent_requests_skip_counts_arrivals() -> None:
+    """The n-th request a fault skips to is the n-th in the log's arrival order, even arriving at once."""
+    with BsgSimulator(
+        campaigns=300, seed=5, api_key="test_fresh_key", now=NOW, latency_ms=3, latency_jitter_ms=3
+    ) as sim:
+        client = Client(sim.url, sim.api_key)
+        token = client.login()
+        sim.clear_requests()
+        sim.inject("status", status=503, skip=5, times=1)
+        start = threading.Barrier(12)
+        statuses: list[int] = []
+        lock = threading.Lock()
+
+        def one() -> None:
+            start.wait()
+            response = requests.get(
+                f"{sim.url}/api/campaigns", params=PARAMS, headers=client.headers(token), timeout=10
+            )
+            with lock:
+                statuses.append(response.status_code)
+
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(statuses) == [200] * 11 + [503]
+        by_arrival = sorted(sim.requests, key=lambda r: r.started)
+        assert [r.fault for r in by_arrival] == [None] * 5 + ["status"] + [None] * 6
+        assert 1 <= sim.max_in_flight <= 12
+
+
+def test_the_log_keeps_the_most_requests_in_flight_at_once() -> None:
+    from bsg_provider.simulator.requestlog import RequestLog
+
+    log = RequestLog("k")
+    first = log.open("GET", "/api/campaigns", {}, "list")
+    second = log.open("GET", "/api/campaigns", {}, "list")
+    log.finish(first)
+    third = log.open("GET", "/api/campaigns", {}, "list")
+    assert log.max_in_flight() == 2
+    log.finish(second)
+    log.finish(second)  # a record finished twice (reset after answer) counts once
+    log.clear()
+    assert log.max_in_flight() == 1, "what is still in flight when cleared"
+    log.finish(third)
+    assert log.max_in_flight() == 1

@@ -1,0 +1,121 @@
+"""
+Fetching ahead of an in-order consumer, on a small pool of threads, with bounded work in flight.
+
+The consumer (the hook's paging loop) reads pages strictly in the order a sequential reader
+would, but tells :class:`PagePrefetcher` which pages it expects to ask for next. Those are
+fetched concurrently while it works; when it then asks for one, the answer is usually there.
+When its expectation changes (a window is read again, a total changed, the plan was redone),
+the pages no longer expected are dropped: their fetch stops at its next step and its answer
+is thrown away, so the consumer only ever sees answers to the requests it asked for, in its
+own order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+
+class FetchCancelled(Exception):
+    """Raised inside a fetch whose answer is no longer wanted; never reaches the consumer."""
+
+
+class PagePrefetcher(Generic[K, T]):
+    """
+    Fetch what an in-order consumer will ask for next, at most ``max_concurrency`` at a time.
+
+    Bounds, whatever the consumer does: at most ``max_concurrency`` fetches run at once (the
+    pool has that many threads), and at most ``max_concurrency`` answers are outstanding
+    (in flight or held for the consumer), plus the one :meth:`get` is handing over. For pages
+    of ``page_size`` records that is ``max_concurrency`` pages in memory, however large the
+    extraction.
+
+    :param fetch: ``fetch(key, cancelled)`` returns the answer for ``key``; it should stop soon
+        (raising :class:`FetchCancelled`) once the event ``cancelled`` is set.
+    :param max_concurrency: fetches in flight at most, 1 or more.
+    :param thread_name_prefix: names of the pool's threads, for thread dumps and logs.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[K, threading.Event], T],
+        max_concurrency: int,
+        *,
+        thread_name_prefix: str = "bsg-page",
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.max_concurrency = max_concurrency
+        self._fetch = fetch
+        self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=thread_name_prefix)
+        self._outstanding: OrderedDict[K, tuple[Future[T], threading.Event]] = OrderedDict()
+        self._handing_over: tuple[Future[T], threading.Event] | None = None
+        self._closed = False
+        #: Most answers outstanding at once.
+        self.peak = 0
+        #: Fetches submitted, and those dropped because the consumer no longer expected them.
+        self.submitted = 0
+        self.dropped = 0
+
+    def ahead(self, keys: Iterable[K]) -> None:
+        """
+        Say what the consumer expects to :meth:`get` next, in order, starting with the very next one.
+
+        Outstanding fetches not among the first ``max_concurrency`` keys are dropped; those
+        keys not yet fetched are submitted in order, up to the bound.
+
+        :param keys: the expected keys, nearest first (only the first ``max_concurrency`` are read).
+        """
+        wanted = list(itertools.islice(keys, self.max_concurrency))
+        keep = set(wanted)
+        for key in [key for key in self._outstanding if key not in keep]:
+            self._drop(key)
+        for key in wanted:
+            if key not in self._outstanding and len(self._outstanding) < self.max_concurrency:
+                self._outstanding[key] = self._submit(key)
+        self.peak = max(self.peak, len(self._outstanding))
+
+    def get(self, key: K) -> T:
+        """
+        The answer for ``key`` (fetched now if it was not fetched ahead); raises the fetch's error.
+
+        :param key: what to fetch.
+        """
+        entry = self._outstanding.pop(key, None)
+        # Kept until answered, so close() can stop it if the consumer is interrupted meanwhile.
+        self._handing_over = entry if entry is not None else self._submit(key)
+        try:
+            return self._handing_over[0].result()
+        finally:
+            self._handing_over = None
+
+    def close(self) -> None:
+        """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
+        if self._closed:
+            return
+        self._closed = True
+        for key in list(self._outstanding):
+            self._drop(key)
+        if self._handing_over is not None:
+            self._handing_over[1].set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, key: K) -> tuple[Future[T], threading.Event]:
+        if self._closed:
+            raise RuntimeError("PagePrefetcher used after close()")
+        cancelled = threading.Event()
+        self.submitted += 1
+        return self._pool.submit(self._fetch, key, cancelled), cancelled
+
+    def _drop(self, key: K) -> None:
+        future, cancelled = self._outstanding.pop(key)
+        cancelled.set()
+        future.cancel()  # a fetch not started yet never starts
+        self.dropped += 1

@@ -1,0 +1,151 @@
+"""PagePrefetcher: answers in the consumer's order, bounded work in flight, nothing left running."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from bsg_provider.prefetch import FetchCancelled, PagePrefetcher
+
+
+class GatedFetch:
+    """A fetch that blocks until the test releases its key, recording what ran at once."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.release: dict[int, threading.Event] = {}
+        self.started: list[int] = []
+        self.running = 0
+        self.most_running = 0
+        self.cancelled: list[int] = []
+
+    def gate(self, key):
+        with self.lock:
+            return self.release.setdefault(key, threading.Event())
+
+    def __call__(self, key, cancelled):
+        with self.lock:
+            self.started.append(key)
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            while not self.gate(key).wait(0.01):
+                if cancelled.is_set():
+                    with self.lock:
+                        self.cancelled.append(key)
+                    raise FetchCancelled
+            if isinstance(key, int) and key < 0:
+                raise ValueError(f"no page {key}")
+            return f"page {key}"
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_answers_come_in_the_order_asked_whatever_order_they_finish_in():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 4)
+    try:
+        prefetcher.ahead([1, 2, 3, 4])
+        for key in (4, 3, 2, 1):  # the last one answers first
+            fetch.gate(key).set()
+        assert [prefetcher.get(key) for key in (1, 2, 3, 4)] == ["page 1", "page 2", "page 3", "page 4"]
+    finally:
+        prefetcher.close()
+    assert prefetcher.submitted == 4 and prefetcher.dropped == 0
+
+
+def test_never_more_than_max_concurrency_fetched_or_held():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 3)
+    try:
+        prefetcher.ahead(range(10))
+        assert prefetcher.submitted == 3, "only the first three of ten expected keys are fetched"
+        for key in range(10):
+            fetch.gate(key).set()
+            assert prefetcher.get(key) == f"page {key}"
+            prefetcher.ahead(range(key + 1, 10))
+            assert prefetcher.peak <= 3
+    finally:
+        prefetcher.close()
+    assert fetch.most_running <= 3
+    assert fetch.started == list(range(10)), "each page fetched once, in the consumer's order"
+
+
+def test_keys_no_longer_expected_are_dropped_and_their_fetch_stops():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 2)
+    try:
+        prefetcher.ahead([1, 2])
+        prefetcher.ahead([7, 8])  # the consumer changed its mind (a rescan, a new plan)
+        fetch.gate(7).set()
+        fetch.gate(8).set()
+        assert prefetcher.get(7) == "page 7"
+        assert prefetcher.get(8) == "page 8"
+    finally:
+        prefetcher.close()
+    assert prefetcher.dropped == 2
+    assert sorted(fetch.cancelled) == [1, 2]
+
+
+def test_an_unexpected_key_is_fetched_on_demand():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 2)
+    try:
+        fetch.gate(5).set()
+        assert prefetcher.get(5) == "page 5"
+    finally:
+        prefetcher.close()
+
+
+def test_a_fetch_error_is_raised_when_its_key_is_asked_for_not_before():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 2)
+    try:
+        prefetcher.ahead([1, -2])
+        fetch.gate(-2).set()  # the second one fails first
+        fetch.gate(1).set()
+        assert prefetcher.get(1) == "page 1"
+        with pytest.raises(ValueError, match="no page -2"):
+            prefetcher.get(-2)
+    finally:
+        prefetcher.close()
+
+
+def test_close_stops_every_fetch_and_leaves_no_thread():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 4, thread_name_prefix="bsg-page-close-test")
+    prefetcher.ahead(range(6))
+    prefetcher.close()  # none released: all four running fetches must stop, the queued two never run
+    assert sorted(fetch.cancelled) == sorted(fetch.started)
+    assert fetch.running == 0
+    assert not [t for t in threading.enumerate() if t.name.startswith("bsg-page-close-test")]
+    with pytest.raises(RuntimeError, match="after close"):
+        prefetcher.get(1)
+
+
+def test_max_concurrency_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        PagePrefetcher(GatedFetch(), 0)
+
+
+def test_close_also_stops_the_fetch_the_consumer_is_waiting_for():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 2)
+    raised: list[BaseException] = []
+
+    def consumer():
+        try:
+            prefetcher.get(5)
+        except BaseException as exc:
+            raised.append(exc)
+
+    thread = threading.Thread(target=consumer)
+    thread.start()
+    while not fetch.started:  # the fetch is running (never released), the consumer waits on it
+        threading.Event().wait(0.005)
+    prefetcher.close()  # e.g. the task was interrupted and its hook closed
+    thread.join(10)
+    assert [type(exc) for exc in raised] == [FetchCancelled]
+    assert fetch.cancelled == [5]
