@@ -19,7 +19,7 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_RETRY_MAX_WAIT = 60.0
 #: List requests in flight at once while paging: enough to hide most of a round trip
 #: (about 4x a sequential read at 50 ms), few enough for an API whose limits are undocumented.
-DEFAULT_MAX_CONCURRENCY = 4
+DEFAULT_MAX_CONCURRENCY = 8
 #: The most the connection or the operator may ask for.
 MAX_CONCURRENCY_LIMIT = 32
 KNOWN_EXTRAS = (

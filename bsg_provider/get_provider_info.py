@@ -17,7 +17,7 @@ CONNECTION_UI_BEHAVIOUR: dict[str, Any] = {
         "max_retries": "5",
         "retry_max_wait": "60",
         "max_requests_per_second": "",
-        "max_concurrency": "4",
+        "max_concurrency": "8",
     },
 }
 
@@ -50,7 +50,7 @@ CONNECTION_FIELDS: dict[str, Any] = {
     "max_concurrency": {
         "label": "Max concurrent requests",
         "description": "List requests in flight at once while paging (1 to 32); 1 reads one page at a time.",
-        "schema": {"type": ["integer", "null"], "default": 4, "minimum": 1, "maximum": 32},
+        "schema": {"type": ["integer", "null"], "default": 8, "minimum": 1, "maximum": 32},
     },
 }
 

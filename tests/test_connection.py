@@ -27,7 +27,7 @@ def test_defaults():
         5,
         60.0,
         None,
-        4,
+        8,
     )
 
 

@@ -59,7 +59,7 @@ class BsgExtractOperatorBase(BaseOperator):
     :param convert_timestamps: write timestamps as ISO 8601 in UTC; False keeps the API's strings.
     :param bsg_conn_id: the ``bsg`` connection to use.
     :param max_concurrency: list requests in flight at most (1..32); None for the connection's
-        ``max_concurrency`` (default 4). The file is the same whatever it is.
+        ``max_concurrency`` (default 8). The file is the same whatever it is.
     """
 
     ui_color = "#e8f1fb"

@@ -50,7 +50,7 @@ def test_the_form_shows_every_extra_with_its_label_and_default():
     assert str(defaults["max_retries"]) == "5"
     assert defaults["api_timezone"] == "UTC"
     assert defaults["max_requests_per_second"] is None
-    assert str(defaults["max_concurrency"]) == "4"
+    assert str(defaults["max_concurrency"]) == "8"
 
 
 def test_the_form_relabels_host_and_password_and_hides_the_unused_fields():
