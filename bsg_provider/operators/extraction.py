@@ -168,8 +168,7 @@ class BsgExtractOperatorBase(BaseOperator):
             # The hook logs the plan, each window's progress and the totals.
             try:
                 for page in self._pages(hook, plan):
-                    for record in page:
-                        spool.add(record["id"], encoder.encode(record))
+                    spool.add_all([record["id"] for record in page], encoder.encode_page(page))
             except BsgAssumptionError as exc:
                 # The API contradicts an assumption: the same request fails the same way, so no retry.
                 raise AirflowFailException(str(exc)) from None
