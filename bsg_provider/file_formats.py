@@ -28,6 +28,10 @@ FILE_FORMATS = ("jsonl", "csv")
 #: File name suffixes (before an optional ``.gz``) that name a format.
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 GZIP_SUFFIX = ".gz"
+#: gzip's levels: 1 is fastest, 9 smallest.
+COMPRESSION_LEVELS = range(1, 10)
+#: Chosen by measurement (docs/performance.md, benchmarks/gzip_levels.py): nearly 9's size, faster.
+DEFAULT_COMPRESSION_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,17 @@ def check_file_format(file_format: Any) -> str | None:
         f"file_format must be one of {', '.join(FILE_FORMATS)} (or None to infer it from the path's "
         f"suffix), got {file_format!r}."
     )
+
+
+def check_compression_level(level: Any) -> int:
+    """Return ``level`` if it is a whole number from 1 to 9, else raise :class:`BsgConfigError`."""
+    if type(level) is not int or level not in COMPRESSION_LEVELS:
+        raise BsgConfigError(
+            f"compression_level must be a whole number from 1 (fastest) to 9 (smallest), got {level!r}; "
+            f"it applies to .gz paths (default {DEFAULT_COMPRESSION_LEVEL}). To write uncompressed, drop "
+            "the .gz from the path."
+        )
+    return level
 
 
 def resolve_format(file_name: str, file_format: str | None = None) -> OutputFormat:
@@ -188,17 +203,21 @@ def make_encoder(output_format: OutputFormat, shaper: RecordShaper | MessageShap
 
 
 @contextmanager
-def compressed(handle: IO[bytes], enabled: bool) -> Iterator[IO[bytes]]:
+def compressed(
+    handle: IO[bytes], enabled: bool, level: int = DEFAULT_COMPRESSION_LEVEL
+) -> Iterator[IO[bytes]]:
     """
     ``handle`` itself, or a gzip stream into it that is finished when the block ends.
 
-    The gzip header carries no file name and a zero mtime, so equal input gives equal bytes.
+    The gzip header carries no file name and a zero mtime, so equal input and level give equal bytes.
 
     :param handle: a binary file open for writing; left open.
     :param enabled: whether to compress.
+    :param level: gzip's compression level, 1 (fastest) to 9 (smallest).
     """
     if not enabled:
         yield handle
         return
-    with gzip.GzipFile(filename="", fileobj=handle, mode="wb", mtime=0) as stream:
+    level = check_compression_level(level)
+    with gzip.GzipFile(filename="", fileobj=handle, mode="wb", compresslevel=level, mtime=0) as stream:
         yield stream  # type: ignore[misc]

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
 from bsg_provider.file_formats import (
+    DEFAULT_COMPRESSION_LEVEL,
     CsvEncoder,
     JsonLinesEncoder,
     OutputFormat,
+    check_compression_level,
     compressed,
     make_encoder,
     resolve_format,
@@ -117,6 +119,36 @@ def test_gzip_output_is_a_function_of_its_content_alone():
     assert gzip.decompress(first) == b"same bytes\n" * 100
     assert first[4:8] == b"\0\0\0\0", "no modification time in the header"
     assert gzip.decompress(write(b"")) == b"", "an empty file is still a valid gzip stream"
+
+
+def test_the_gzip_level_is_chosen_and_equal_input_and_level_give_equal_bytes():
+    data = b"".join(b"%d,campaign %d,done\n" % (n, n % 97) for n in range(20_000))
+
+    def write(level: int) -> bytes:
+        sink = io.BytesIO()
+        with compressed(sink, True, level) as stream:
+            stream.write(data)
+        return sink.getvalue()
+
+    fastest, smallest = write(1), write(9)
+    assert write(1) == fastest and write(9) == smallest
+    assert len(fastest) > len(smallest)
+    assert gzip.decompress(fastest) == gzip.decompress(smallest) == data
+    sink = io.BytesIO()
+    with compressed(sink, True) as stream:
+        stream.write(data)
+    assert sink.getvalue() == write(DEFAULT_COMPRESSION_LEVEL) == write(6)
+
+
+@pytest.mark.parametrize("level", [0, 10, -1, "6", 6.0, True, None])
+def test_compression_levels_outside_1_to_9_are_refused(level):
+    with pytest.raises(BsgConfigError) as caught:
+        check_compression_level(level)
+    assert str(caught.value) == (
+        f"compression_level must be a whole number from 1 (fastest) to 9 (smallest), got {level!r}; it "
+        "applies to .gz paths (default 6). To write uncompressed, drop the .gz from the path."
+    )
+    assert [check_compression_level(n) for n in range(1, 10)] == list(range(1, 10))
 
 
 def test_uncompressed_output_passes_through():

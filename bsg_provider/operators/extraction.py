@@ -24,7 +24,9 @@ except ImportError:  # the private module moved; XComArg is the public part of i
 
 from bsg_provider.errors import BsgAssumptionError, BsgConfigError
 from bsg_provider.file_formats import (
+    DEFAULT_COMPRESSION_LEVEL,
     OutputFormat,
+    check_compression_level,
     check_file_format,
     compressed,
     resolve_format,
@@ -57,6 +59,7 @@ class BsgExtractOperatorBase(BaseOperator):
     :param end: first instant not to extract (templated). Default: ``data_interval_end``.
     :param convert_timestamps: write timestamps as ISO 8601 in UTC; False keeps the API's strings.
     :param bsg_conn_id: the ``bsg`` connection to use.
+    :param compression_level: gzip level for ``.gz`` paths, 1 (fastest) to 9 (smallest).
     """
 
     ui_color = "#e8f1fb"
@@ -74,6 +77,7 @@ class BsgExtractOperatorBase(BaseOperator):
         end: str | datetime | None = None,
         convert_timestamps: bool = True,
         bsg_conn_id: str = BsgHook.default_conn_name,
+        compression_level: int = DEFAULT_COMPRESSION_LEVEL,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -86,6 +90,7 @@ class BsgExtractOperatorBase(BaseOperator):
         self.end = end
         self.convert_timestamps = convert_timestamps
         self.bsg_conn_id = bsg_conn_id
+        self.compression_level = check_compression_level(compression_level)
         # Literal values fail when the DAG is parsed; Jinja strings and XComArgs once rendered,
         # in execute(), with the same messages.
         for name, value in (("start", start), ("end", end)):
@@ -184,7 +189,10 @@ class BsgExtractOperatorBase(BaseOperator):
                     "%s arrived out of id order (the API's paging drifted); sorting them.",
                     self.resource.name.capitalize(),
                 )
-            with atomic_write(path) as handle, compressed(handle, output_format.gzip) as stream:
+            with (
+                atomic_write(path) as handle,
+                compressed(handle, output_format.gzip, self.compression_level) as stream,
+            ):
                 stream.write(encoder.header)
                 spool.copy_to(stream)
             records = len(spool)
