@@ -10,7 +10,8 @@ of each with its ratio to the hand-written sequential loop of the same run:
   ``json.dumps`` (``loop csv``: rows with the stdlib ``csv`` module; ``.gz``: through
   ``gzip.open`` at its default level);
 - ``loop, N in flight``: the same loop with N pages of a window in flight at once (a thread
-  pool of N sessions, N = ``--concurrency``);
+  pool of N sessions, N = ``--concurrency``, by default the operator's ``max_concurrency`` default
+  where it has one, else 4);
 - ``hook``: ``BsgHook.iter_campaigns`` (``iter_messages``), records only, no file;
 - ``operator jsonl/csv/jsonl.gz/csv.gz``: ``BsgExtractCampaignsOperator.execute`` (or the
   messages operator with its defaults) to a local file;
@@ -23,7 +24,7 @@ says which concurrency each used. dlt and the http provider come from ``requirem
 (``make bench`` builds ``.venv-bench``); without them those rows are skipped, said so.
 
 Usage: ``.venv-bench/bin/python benchmarks/compare.py [--resource campaigns|messages]
-[--latency-ms 0,50] [--concurrency 4] [--runs 3] [--records N] [--records-at-latency N]``
+[--latency-ms 0,50] [--concurrency N] [--runs 3] [--records N] [--records-at-latency N]``
 """
 
 from __future__ import annotations
@@ -230,6 +231,19 @@ def accepts(function: Callable[..., Any], name: str) -> bool:
         except (TypeError, ValueError):
             continue
     return False
+
+
+def default_concurrency() -> int:
+    """The operator's own ``max_concurrency`` default where it has one, else 4."""
+    from bsg_provider.operators.extraction import BsgExtractOperatorBase
+
+    for klass in BsgExtractOperatorBase.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameter = inspect.signature(klass.__init__).parameters.get("max_concurrency")
+        if parameter is not None and isinstance(parameter.default, int):
+            return parameter.default
+    return 4
 
 
 def hook_records(setup: Setup) -> int:
@@ -542,28 +556,32 @@ def main() -> int:
     )
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="the simulator's --latency-jitter-ms")
     parser.add_argument(
-        "--concurrency", type=int, default=4, help="pages in flight (parallel loop, provider)"
+        "--concurrency",
+        type=int,
+        default=None,
+        help="pages in flight, parallel loop and provider (default: the operator's default, else 4)",
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--records",
         type=int,
         default=None,
-        help="records at 0 ms (default 100,000 campaigns / 200,000 messages)",
+        help="records at 0 ms (default 100,000)",
     )
     parser.add_argument(
         "--records-at-latency",
         type=int,
         default=None,
-        help="records at a latency > 0 (default 20,000 / 40,000)",
+        help="records at a latency > 0 (default 20,000)",
     )
     parser.add_argument("--days", type=int, default=200, help="days the data spans")
     parser.add_argument("--messages-per-campaign", type=int, default=100)
     parser.add_argument("--only", nargs="*", help="contenders to run (the sequential loops always run)")
     args = parser.parse_args()
-    messages = args.resource == "messages"
-    records = args.records or (200_000 if messages else 100_000)
-    at_latency = args.records_at_latency or (40_000 if messages else 20_000)
+    if args.concurrency is None:
+        args.concurrency = default_concurrency()
+    records = args.records or 100_000
+    at_latency = args.records_at_latency or 20_000
     # The operators' per-window lines would drown the table; dlt logs (and survives) its failed lookups
     # of Airflow Variables for its settings, as there is no Airflow database here.
     logging.disable(logging.CRITICAL)
