@@ -129,6 +129,10 @@ class JsonLinesEncoder:
 
     def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._shape = shaper.json_record
+        # A page's objects in one call where the shaper can (messages), else record by record.
+        self._shape_page = getattr(shaper, "json_records", None) or (
+            lambda page: list(map(self._shape, page))
+        )
         # msgspec (installed by Airflow) encodes several times faster than json; same compact form.
         self._dumps = msgspec.json.Encoder().encode
 
@@ -142,9 +146,9 @@ class JsonLinesEncoder:
 
     def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
         """:meth:`encode` of each record, in order."""
-        shape, dumps = self._shape, self._dumps
+        dumps = self._dumps
         try:
-            return [dumps(shape(record)) + b"\n" for record in records]
+            return [dumps(shaped) + b"\n" for shaped in self._shape_page(records)]
         except UnicodeEncodeError:
             return [self.encode(record) for record in records]
 

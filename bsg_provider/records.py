@@ -140,6 +140,11 @@ class TimestampConverter:
             except ValueError:
                 raise ValueError(name) from None
 
+    @property
+    def converts_by_column(self) -> bool:
+        """Whether :meth:`convert_column` can convert anything: in a UTC account only."""
+        return self._naive_is_utc
+
     def convert_column(self, values: Sequence[Any]) -> list[Any] | None:
         """
         Convert many values at once, None staying None, as :meth:`convert_fields` would; or None
@@ -304,6 +309,8 @@ class RecordShaper:
 
     def _usual_page_rows(self, campaigns: list[dict[str, Any]]) -> list[tuple[Any, ...]] | None:
         """The rows of a page of usual campaigns, or None when the page holds another kind."""
+        if self.convert_timestamps and not self._timestamp.converts_by_column:
+            return None
         # Key order does not matter to CSV: csv_row gives these cells for any order.
         if not all(map(operator.eq, map(dict.keys, campaigns), repeat(_KNOWN))):
             return None
