@@ -137,3 +137,13 @@ def test_a_page_of_messages_encodes_as_its_messages_one_by_one(encoder_type, tim
             assert encoded(encoder_type, shaper_, page, by_page=True) == one_by_one, page
     # The usual page takes the page path (and still matches, above).
     assert MessageShaper(PersonalData(key=KEY))._usual_page(usual) is not None
+
+
+@pytest.mark.parametrize(
+    "key", [b"k" * 16, b"0123456789abcdef" * 4, b"x" * 65, "ключ-ключ-ключ-ключ".encode(), b"\0" * 200]
+)
+def test_the_phone_hash_is_hmac_sha256_for_keys_of_any_length(key):
+    shaper_ = MessageShaper(PersonalData(key=key))
+    for phone in (PHONE, 1, 10**30, 4915112345678):
+        expected = hmac.new(key, str(phone).encode(), hashlib.sha256).hexdigest()
+        assert shaper_.json_record({**MESSAGE, "phone": phone})["phone_hash"] == expected
