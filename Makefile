@@ -1,4 +1,4 @@
-.PHONY: test demo simulator system-test lint clean
+.PHONY: test demo simulator system-test bench lint clean
 
 # Everything runs from pinned virtualenvs that the scripts create on first use.
 test:
@@ -15,8 +15,16 @@ simulator:
 system-test:
 	./scripts/system_test.sh
 
+# The published comparison (docs/performance.md): the provider against hand-written loops, dlt and
+# the http provider, at 0 and 50 ms per request, campaigns then messages. Not part of CI or `make
+# test`; builds .venv-bench from requirements/bench.txt. About 10 minutes on 2 busy cores.
+bench:
+	bash -c 'source scripts/venv.sh && ensure_venv .venv-bench requirements/bench.txt'
+	.venv-bench/bin/python benchmarks/compare.py --resource campaigns
+	.venv-bench/bin/python benchmarks/compare.py --resource messages --latency-ms 0
+
 lint:
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv .venv-airflow-3.0 .venv-floor .venv-system .demo build dist *.egg-info
+	rm -rf .venv .venv-airflow-3.0 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info

@@ -28,6 +28,10 @@ FILE_FORMATS = ("jsonl", "csv")
 #: File name suffixes (before an optional ``.gz``) that name a format.
 SUFFIX_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
 GZIP_SUFFIX = ".gz"
+#: gzip's levels: 1 is fastest, 9 smallest.
+COMPRESSION_LEVELS = range(1, 10)
+#: Chosen by measurement (docs/performance.md, benchmarks/gzip_levels.py): nearly 9's size, faster.
+DEFAULT_COMPRESSION_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,17 @@ def check_file_format(file_format: Any) -> str | None:
         f"file_format must be one of {', '.join(FILE_FORMATS)} (or None to infer it from the path's "
         f"suffix), got {file_format!r}."
     )
+
+
+def check_compression_level(level: Any) -> int:
+    """Return ``level`` if it is a whole number from 1 to 9, else raise :class:`BsgConfigError`."""
+    if type(level) is not int or level not in COMPRESSION_LEVELS:
+        raise BsgConfigError(
+            f"compression_level must be a whole number from 1 (fastest) to 9 (smallest), got {level!r}; "
+            f"it applies to .gz paths (default {DEFAULT_COMPRESSION_LEVEL}). To write uncompressed, drop "
+            "the .gz from the path."
+        )
+    return level
 
 
 def resolve_format(file_name: str, file_format: str | None = None) -> OutputFormat:
@@ -98,6 +113,10 @@ class RecordEncoder(Protocol):
         """One campaign as one record of the file, line ending included."""
         ...
 
+    def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
+        """:meth:`encode` of each record of a page, in order: the same bytes, less overhead."""
+        ...
+
 
 class JsonLinesEncoder:
     """
@@ -110,6 +129,10 @@ class JsonLinesEncoder:
 
     def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._shape = shaper.json_record
+        # A page's objects in one call where the shaper can (messages), else record by record.
+        self._shape_page = getattr(shaper, "json_records", None) or (
+            lambda page: list(map(self._shape, page))
+        )
         # msgspec (installed by Airflow) encodes several times faster than json; same compact form.
         self._dumps = msgspec.json.Encoder().encode
 
@@ -120,6 +143,14 @@ class JsonLinesEncoder:
         except UnicodeEncodeError:
             # A lone surrogate (legal in JSON's \\u escapes, not in UTF-8): keep it escaped.
             return (json.dumps(self._shape(campaign), separators=(",", ":")) + "\n").encode("ascii")
+
+    def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
+        """:meth:`encode` of each record, in order."""
+        dumps = self._dumps
+        try:
+            return [dumps(shaped) + b"\n" for shaped in self._shape_page(records)]
+        except UnicodeEncodeError:
+            return [self.encode(record) for record in records]
 
 
 class CsvEncoder:
@@ -132,6 +163,8 @@ class CsvEncoder:
 
     def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._row = shaper.csv_row
+        # A page's rows in one call where the shaper can (campaigns), else row by row.
+        self._page_rows = getattr(shaper, "csv_rows", None) or (lambda page: list(map(shaper.csv_row, page)))
         # The csv writer hands each whole row to write(): collect it there instead of in a buffer.
         self._rows: list[str] = []
         self._writer = csv.writer(_Collector(self._rows.append), lineterminator="\n")
@@ -140,6 +173,14 @@ class CsvEncoder:
     def encode(self, campaign: dict[str, Any]) -> bytes:
         """One campaign as one row."""
         return self._encode_cells(self._row(campaign))
+
+    def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
+        """:meth:`encode` of each record, in order: one ``writerows`` for the page."""
+        rows = self._rows
+        self._writer.writerows(self._page_rows(records))
+        encoded = [row.encode("utf-8", "backslashreplace") for row in rows]
+        rows.clear()
+        return encoded
 
     def _encode_cells(self, cells: list[Any]) -> bytes:
         self._writer.writerow(cells)
@@ -166,17 +207,21 @@ def make_encoder(output_format: OutputFormat, shaper: RecordShaper | MessageShap
 
 
 @contextmanager
-def compressed(handle: IO[bytes], enabled: bool) -> Iterator[IO[bytes]]:
+def compressed(
+    handle: IO[bytes], enabled: bool, level: int = DEFAULT_COMPRESSION_LEVEL
+) -> Iterator[IO[bytes]]:
     """
     ``handle`` itself, or a gzip stream into it that is finished when the block ends.
 
-    The gzip header carries no file name and a zero mtime, so equal input gives equal bytes.
+    The gzip header carries no file name and a zero mtime, so equal input and level give equal bytes.
 
     :param handle: a binary file open for writing; left open.
     :param enabled: whether to compress.
+    :param level: gzip's compression level, 1 (fastest) to 9 (smallest).
     """
     if not enabled:
         yield handle
         return
-    with gzip.GzipFile(filename="", fileobj=handle, mode="wb", mtime=0) as stream:
+    level = check_compression_level(level)
+    with gzip.GzipFile(filename="", fileobj=handle, mode="wb", compresslevel=level, mtime=0) as stream:
         yield stream  # type: ignore[misc]

@@ -6,12 +6,16 @@ import io
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bsg_provider.errors import BsgConfigError
+from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
 from bsg_provider.file_formats import (
+    DEFAULT_COMPRESSION_LEVEL,
     CsvEncoder,
     JsonLinesEncoder,
     OutputFormat,
+    check_compression_level,
     compressed,
     make_encoder,
     resolve_format,
@@ -117,9 +121,139 @@ def test_gzip_output_is_a_function_of_its_content_alone():
     assert gzip.decompress(write(b"")) == b"", "an empty file is still a valid gzip stream"
 
 
+def test_the_gzip_level_is_chosen_and_equal_input_and_level_give_equal_bytes():
+    data = b"".join(b"%d,campaign %d,done\n" % (n, n % 97) for n in range(20_000))
+
+    def write(level: int) -> bytes:
+        sink = io.BytesIO()
+        with compressed(sink, True, level) as stream:
+            stream.write(data)
+        return sink.getvalue()
+
+    fastest, smallest = write(1), write(9)
+    assert write(1) == fastest and write(9) == smallest
+    assert len(fastest) > len(smallest)
+    assert gzip.decompress(fastest) == gzip.decompress(smallest) == data
+    sink = io.BytesIO()
+    with compressed(sink, True) as stream:
+        stream.write(data)
+    assert sink.getvalue() == write(DEFAULT_COMPRESSION_LEVEL) == write(6)
+
+
+@pytest.mark.parametrize("level", [0, 10, -1, "6", 6.0, True, None])
+def test_compression_levels_outside_1_to_9_are_refused(level):
+    with pytest.raises(BsgConfigError) as caught:
+        check_compression_level(level)
+    assert str(caught.value) == (
+        f"compression_level must be a whole number from 1 (fastest) to 9 (smallest), got {level!r}; it "
+        "applies to .gz paths (default 6). To write uncompressed, drop the .gz from the path."
+    )
+    assert [check_compression_level(n) for n in range(1, 10)] == list(range(1, 10))
+
+
 def test_uncompressed_output_passes_through():
     sink = io.BytesIO()
     with compressed(sink, False) as stream:
         assert stream is sink
         stream.write(b"x")
     assert sink.getvalue() == b"x"
+
+
+#: Timestamp values around the usual form: near misses that must take the record-by-record path.
+TIMESTAMPS = st.sampled_from(
+    [
+        None,
+        "2024-04-03 12:14:49",
+        "2024-04-03T12:14:49",
+        "2024-02-29 23:59:59",
+        "2023-02-29 12:00:00",  # no such day
+        "2024-04-03 12:14:49.500000",
+        "2024-04-03 12:14:49+02:00",
+        "2024-04-03T12:14:49Z",
+        " 2024-04-03 12:14:49",
+        "2024-W14-3 12:14:49",
+        "2024-04-03 12:14",
+        "2024-04-03x12:14:49",
+        "\uff12\uff10\uff12\uff14-04-03 12:14:49",  # fullwidth digits
+        "",
+        "soon",
+        17,
+    ]
+)
+CELLS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@st.composite
+def campaigns(draw: st.DrawFn) -> dict:
+    campaign = {**CAMPAIGN, "id": draw(st.integers(1, 10**9))}
+    for name in ("start_at", "real_start_at", "finished_at", "created_at"):
+        campaign[name] = draw(TIMESTAMPS)
+    for name in ("name", "calculated_price", "currency", "alternative_channels"):
+        campaign[name] = draw(CELLS)
+    campaign["statistics"] = draw(
+        st.sampled_from([{"delivered": 1, "sent": 2}, {"sent": 2, "delivered": 1}, {"sent": 2}, None, [1]])
+    )
+    if draw(st.booleans()):
+        campaign = dict(reversed(campaign.items()))
+    if draw(st.integers(0, 9)) == 0:
+        campaign["new_field"] = draw(CELLS)
+    if draw(st.integers(0, 9)) == 0:
+        del campaign["currency"]
+    return campaign
+
+
+def encoded_one_by_one(encoder, page: list[dict]) -> list[bytes] | type[Exception]:
+    try:
+        return [encoder.encode(campaign) for campaign in page]
+    except BsgMalformedResponseError as exc:
+        return type(exc)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    page=st.lists(campaigns(), max_size=6),
+    usual=st.integers(0, 5),
+    timezone=st.sampled_from(["UTC", "Europe/Berlin"]),
+    convert=st.booleans(),
+    csv_format=st.booleans(),
+)
+def test_a_page_encodes_to_the_same_bytes_as_its_records_one_by_one(
+    page, usual, timezone, convert, csv_format
+):
+    # Pages of usual campaigns (the fast path) with odd ones mixed in, in any timezone.
+    page = [
+        {**CAMPAIGN, "id": 100 + n, "created_at": f"2024-04-0{n + 1} 0{n}:14:49"} for n in range(usual)
+    ] + page
+    shaper = RecordShaper(api_timezone=timezone, convert_timestamps=convert)
+    encoder = CsvEncoder(shaper) if csv_format else JsonLinesEncoder(shaper)
+    expected = encoded_one_by_one(encoder, page)
+    if expected is BsgMalformedResponseError:
+        with pytest.raises(BsgMalformedResponseError):
+            encoder.encode_page(page)
+    else:
+        assert encoder.encode_page(page) == expected
+
+
+def test_a_page_of_usual_campaigns_takes_the_columnar_path_and_matches_row_by_row():
+    page = [
+        {**CAMPAIGN, "id": n, "finished_at": None if n % 2 else "2024-04-03 13:00:00", "sender": "Ветклиника"}
+        for n in range(1, 50)
+    ]
+    shaper = RecordShaper()
+    assert shaper._usual_page_rows(page) is not None, "the usual page is not on the fast path"
+    encoder = CsvEncoder(shaper)
+    assert encoder.encode_page(page) == [encoder.encode(campaign) for campaign in page]
+    assert encoder.encode_page([]) == []
+
+
+def test_a_bad_timestamp_in_a_usual_page_is_named_as_record_by_record():
+    page = [{**CAMPAIGN, "id": 1}, {**CAMPAIGN, "id": 2, "finished_at": "2024-13-01 00:00:00"}]
+    with pytest.raises(BsgMalformedResponseError, match=r"^Campaign 2 has finished_at '2024-13-01 00:00:00'"):
+        CsvEncoder(RecordShaper()).encode_page(page)

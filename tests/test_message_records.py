@@ -95,3 +95,55 @@ def test_a_bad_timestamp_names_the_message_and_the_way_out():
         shaper().json_record({**MESSAGE, "sent_at": "soon"})
     record = MessageShaper(PersonalData(phone="drop"), convert_timestamps=False).json_record(MESSAGE)
     assert record["created_at"] == MESSAGE["created_at"]
+
+
+ODD_VALUES = {
+    "created_at": [
+        "2025-04-25T01:29:07",
+        "2025-04-25 01:29:07+02:00",
+        "not a time",
+        None,
+        "2025-02-30 00:00:00",
+    ],
+    "phone": [PHONE, str(PHONE), "+49 30 1234", 4.9e10, None, True],
+    "amount": [{"value": 7, "currency": "EUR"}, {"value": 0.1}, None, "0.1", {"currency": "EUR"}],
+    "text": ['Grüße, "quoted"\nline', None, 5],
+}
+
+
+def encoded(encoder_type, shaper_: MessageShaper, page: list[dict], by_page: bool) -> list[bytes] | str:
+    from bsg_provider.file_formats import CsvEncoder, JsonLinesEncoder
+
+    encoder = {"csv": CsvEncoder, "jsonl": JsonLinesEncoder}[encoder_type](shaper_)
+    try:
+        return encoder.encode_page(page) if by_page else [encoder.encode(message) for message in page]
+    except BsgMalformedResponseError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("encoder_type", ["csv", "jsonl"])
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Berlin"])
+@pytest.mark.parametrize(("phone", "text"), [("hash", "drop"), ("keep", "keep"), ("drop", "keep")])
+def test_a_page_of_messages_encodes_as_its_messages_one_by_one(encoder_type, timezone, phone, text):
+    usual = [{**MESSAGE, "id": MESSAGE["id"] + n, "phone": PHONE + n} for n in range(5)]
+    pages = [usual, [{**MESSAGE, "extra": 1}, *usual], [dict(reversed(MESSAGE.items())), *usual]]
+    for name, values in ODD_VALUES.items():
+        pages += [[*usual, {**MESSAGE, name: value}, *usual] for value in values]
+    for convert in (True, False):
+        modes = PersonalData(phone=phone, text=text, key=KEY)
+        shaper_ = MessageShaper(modes, api_timezone=timezone, convert_timestamps=convert)
+        for page in pages:
+            one_by_one = encoded(encoder_type, shaper_, page, by_page=False)
+            assert encoded(encoder_type, shaper_, page, by_page=True) == one_by_one, page
+    # The usual page takes the page path (and still matches, above).
+    assert MessageShaper(PersonalData(key=KEY))._usual_page(usual) is not None
+
+
+@pytest.mark.parametrize(
+    "key", [b"k" * 16, b"0123456789abcdef" * 4, b"x" * 65, "ключ-ключ-ключ-ключ".encode(), b"\0" * 200]
+)
+def test_the_phone_hash_is_hmac_sha256_for_keys_of_any_length(key):
+    shaper_ = MessageShaper(PersonalData(key=key))
+    for phone in (PHONE, 1, 10**30, 4915112345678):
+        expected = hmac.new(key, str(phone).encode(), hashlib.sha256).hexdigest()
+        assert shaper_.json_record({**MESSAGE, "phone": phone})["phone_hash"] == expected

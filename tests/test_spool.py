@@ -63,3 +63,38 @@ def test_output_is_the_first_copy_of_each_id_in_id_order(records):
     for record_id, payload in records:
         first.setdefault(record_id, payload)
     assert data == b"".join(first[record_id] for record_id in sorted(first))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(-5, 40), st.binary(min_size=1, max_size=12)), max_size=8), max_size=8
+    )
+)
+def test_adding_pages_at_once_is_adding_their_records_one_by_one(pages):
+    one_by_one, expected = spooled([record for page in pages for record in page])
+    with RecordSpool() as spool:
+        kept = [spool.add_all([i for i, _ in page], [data for _, data in page]) for page in pages]
+        sink = io.BytesIO()
+        spool.copy_to(sink)
+    assert sink.getvalue() == one_by_one
+    assert (len(spool), spool.size, spool.duplicates, spool.reordered) == (
+        len(expected),
+        expected.size,
+        expected.duplicates,
+        expected.reordered,
+    )
+    assert sum(kept) == len(expected)
+
+
+def test_a_page_of_new_ascending_ids_goes_in_whole_and_mismatched_lengths_are_refused():
+    with RecordSpool() as spool:
+        assert spool.add_all([3, 4], [b"c\n", b"dd\n"]) == 2
+        assert spool.add_all([4, 9], [b"again\n", b"i\n"]) == 1
+        with pytest.raises(ValueError, match="one id per record"):
+            spool.add_all([10], [])
+        with pytest.raises(ValueError, match="at least one byte"):
+            spool.add_all([11, 12], [b"k\n", b""])  # as add() one by one: 11 is in, 12 refused
+        sink = io.BytesIO()
+        spool.copy_to(sink)
+    assert sink.getvalue() == b"c\ndd\ni\nk\n"

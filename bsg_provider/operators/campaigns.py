@@ -51,6 +51,7 @@ class BsgExtractCampaignsOperator(BsgExtractOperatorBase):
     :param convert_timestamps: write timestamps as ISO 8601 in UTC (``2024-04-03T10:14:49+00:00``);
         False keeps the API's strings as they came.
     :param bsg_conn_id: the ``bsg`` connection to use.
+    :param compression_level: gzip level for ``.gz`` paths, 1 (fastest) to 9 (smallest); default 6.
     """
 
     template_fields: Sequence[str] = ("output_path", "start", "end", "campaign_type")

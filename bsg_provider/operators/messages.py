@@ -63,6 +63,7 @@ class BsgExtractMessagesOperator(BsgExtractOperatorBase):
     :param end: first instant not to extract (templated). Default: ``data_interval_end``.
     :param convert_timestamps: write timestamps as ISO 8601 in UTC; False keeps the API's strings.
     :param bsg_conn_id: the ``bsg`` connection to use.
+    :param compression_level: gzip level for ``.gz`` paths, 1 (fastest) to 9 (smallest); default 6.
     """
 
     template_fields: Sequence[str] = ("output_path", "start", "end", "campaign_id")

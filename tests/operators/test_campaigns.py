@@ -213,6 +213,25 @@ def test_rerunning_an_interval_gives_a_byte_identical_file(simulator, bsg_conn_i
     assert len(first) > 10_000
 
 
+def test_the_compression_level_is_the_users_and_the_same_level_gives_the_same_bytes(
+    simulator, bsg_conn_id, tmp_path
+):
+    start, end = past_interval(simulator, 100)
+    files = {}
+    for level in (1, 9, 1):
+        extract(bsg_conn_id, f"file://{tmp_path}/out.csv.gz", start=start, end=end, compression_level=level)
+        data = (tmp_path / "out.csv.gz").read_bytes()
+        if level in files:
+            assert data == files[level], f"level {level} wrote other bytes on rerun"
+        files[level] = data
+    extract(bsg_conn_id, f"file://{tmp_path}/out.csv.gz", start=start, end=end)
+    default = (tmp_path / "out.csv.gz").read_bytes()
+    assert len(files[1]) > len(default) > len(files[9]) > 10_000, "level 1 is largest, 9 smallest, 6 between"
+    assert gzip.decompress(files[1]) == gzip.decompress(files[9]) == gzip.decompress(default)
+    # gzip's header says how hard it compressed (XFL: 4 fastest, 2 best, 0 otherwise).
+    assert (files[1][8], default[8], files[9][8]) == (4, 0, 2)
+
+
 # -- failures ----------------------------------------------------------------------------------
 
 
@@ -345,6 +364,8 @@ def test_naive_start_is_refused_when_parsed_or_rendered(simulator, bsg_conn_id, 
         ({"campaign_type": "fax"}, r"^campaign_type must be one of sms, rcs, whatsapp, got 'fax'\.$"),
         ({"max_concurrency": 0}, r"^max_concurrency must be a whole number from 1 to 32 .*got 0\.$"),
         ({"max_concurrency": "4"}, r"^max_concurrency must be a whole number from 1 to 32 .*got '4'\.$"),
+        ({"compression_level": 0}, r"^compression_level must be a whole number from 1 \(fastest\) to 9"),
+        ({"compression_level": "9"}, r"^compression_level must be a whole number .* got '9'; it applies to"),
     ],
 )
 def test_bad_literal_arguments_fail_when_the_dag_is_parsed(kwargs, message):

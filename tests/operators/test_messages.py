@@ -147,6 +147,17 @@ def test_a_rerun_writes_the_same_bytes(sim, tmp_path, name):
     assert read_text(tmp_path / "one" / name).count("\n") >= 100
 
 
+def test_the_compression_level_reaches_the_messages_file(sim, tmp_path):
+    extract(tmp_path / "fast" / "m.jsonl.gz", compression_level=1)
+    extract(tmp_path / "small" / "m.jsonl.gz", compression_level=9)
+    fast, small = (
+        (tmp_path / "fast" / "m.jsonl.gz").read_bytes(),
+        (tmp_path / "small" / "m.jsonl.gz").read_bytes(),
+    )
+    assert (fast[8], small[8]) == (4, 2), "gzip's XFL byte: 4 fastest, 2 best"
+    assert read_text(tmp_path / "fast" / "m.jsonl.gz") == read_text(tmp_path / "small" / "m.jsonl.gz")
+
+
 def test_campaigns_by_id_without_an_interval_get_all_their_messages(sim, tmp_path):
     march = datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC)
     campaigns = sorted(sim.ground_truth_ids(*march))
@@ -168,6 +179,7 @@ def test_bad_literal_arguments_fail_when_the_dag_is_parsed():
         ({"text": "hash"}, r"^text must be one of drop, keep, got 'hash'\.$"),
         ({"page_size": 10}, r"^page_size must be from 15 to 500"),
         ({"campaign_id": 0}, r"^A campaign id must be a positive integer, got 0\.$"),
+        ({"compression_level": 10}, r"^compression_level must be a whole number from 1 \(fastest\) to 9"),
     ]:
         with pytest.raises(BsgConfigError, match=message):
             BsgExtractMessagesOperator(task_id="m", output_path="file:///tmp/x.jsonl", **kwargs)
