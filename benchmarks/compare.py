@@ -10,7 +10,7 @@ of each with its ratio to the hand-written sequential loop of the same run:
   ``json.dumps`` (``loop csv``: rows with the stdlib ``csv`` module; ``.gz``: through
   ``gzip.open`` at its default level);
 - ``loop, N in flight``: the same loop with N pages of a window in flight at once (a thread
-  pool of N sessions, N = ``--concurrency``, by default the operator's ``max_concurrency`` default
+  pool of N sessions, N = ``--concurrency``, by default the connection's ``max_concurrency`` default
   where it has one, else 4);
 - ``hook``: ``BsgHook.iter_campaigns`` (``iter_messages``), records only, no file;
 - ``operator jsonl/csv/jsonl.gz/csv.gz``: ``BsgExtractCampaignsOperator.execute`` (or the
@@ -234,16 +234,12 @@ def accepts(function: Callable[..., Any], name: str) -> bool:
 
 
 def default_concurrency() -> int:
-    """The operator's own ``max_concurrency`` default where it has one, else 4."""
-    from bsg_provider.operators.extraction import BsgExtractOperatorBase
-
-    for klass in BsgExtractOperatorBase.__mro__:
-        if "__init__" not in vars(klass):
-            continue
-        parameter = inspect.signature(klass.__init__).parameters.get("max_concurrency")
-        if parameter is not None and isinstance(parameter.default, int):
-            return parameter.default
-    return 4
+    """The connection's ``max_concurrency`` default where this checkout has one, else 4."""
+    try:
+        from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
+    except ImportError:  # a checkout from before concurrent paging
+        return 4
+    return DEFAULT_MAX_CONCURRENCY
 
 
 def hook_records(setup: Setup) -> int:
@@ -572,7 +568,7 @@ def main() -> int:
         "--records-at-latency",
         type=int,
         default=None,
-        help="records at a latency > 0 (default 20,000)",
+        help="records at a latency > 0 (default 100,000: enough pages per window for a steady state)",
     )
     parser.add_argument("--days", type=int, default=200, help="days the data spans")
     parser.add_argument("--messages-per-campaign", type=int, default=100)
@@ -581,7 +577,7 @@ def main() -> int:
     if args.concurrency is None:
         args.concurrency = default_concurrency()
     records = args.records or 100_000
-    at_latency = args.records_at_latency or 20_000
+    at_latency = args.records_at_latency or 100_000
     # The operators' per-window lines would drown the table; dlt logs (and survives) its failed lookups
     # of Airflow Variables for its settings, as there is no Airflow database here.
     logging.disable(logging.CRITICAL)
