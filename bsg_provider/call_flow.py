@@ -87,10 +87,19 @@ class TokenState:
 
     token: str | None = None
     expiry: datetime | None = None
+    #: Renewals tried so far, and the error of the last one if it failed: users that waited for
+    #: the lock while another's renewal failed take that failure instead of each logging in.
+    renewals: int = 0
+    failure: BsgApiError | None = None
+
+    def current(self, now: datetime) -> str | None:
+        """The token if it can be sent as it is, else None (read once: another user may renew it)."""
+        token, expiry = self.token, self.expiry
+        return token if token is not None and not needs_renewal(expiry, now) else None
 
     def usable(self, now: datetime) -> bool:
         """Whether the token can be sent as it is."""
-        return self.token is not None and not needs_renewal(self.expiry, now)
+        return self.current(now) is not None
 
 
 @dataclass(frozen=True)
@@ -160,39 +169,67 @@ def _attempt(request: ApiRequest, ctx: CallContext) -> Flow[Any]:
             raise
     # Revoked or expired early: one fresh login, then the same request once more.
     ctx.log.info("BSG One API refused the token (401); logging in again and replaying the request.")
-    renewed = yield Exclusive(_login_unless_renewed(ctx, refused=token))
+    renewed = yield Exclusive(_login_unless_renewed(ctx, refused=token, seen=ctx.tokens.renewals))
     return (yield Send(request, renewed, ctx.timeout))
 
 
 def _current_token(ctx: CallContext) -> Flow[str]:
-    if ctx.tokens.usable(ctx.now()):
-        return ctx.tokens.token  # type: ignore[return-value]
-    return (yield Exclusive(_renew(ctx)))
+    token = ctx.tokens.current(ctx.now())
+    if token is not None:
+        return token
+    return (yield Exclusive(_renew(ctx, seen=ctx.tokens.renewals)))
 
 
-def _renew(ctx: CallContext) -> Flow[str]:
+def _renew(ctx: CallContext, seen: int) -> Flow[str]:
     tokens = ctx.tokens
     # Another user of the same token may have renewed it while this one waited for the lock.
-    if tokens.usable(ctx.now()):
-        return tokens.token  # type: ignore[return-value]
+    token = tokens.current(ctx.now())
+    if token is not None:
+        return token
+    _raise_failed_renewal(tokens, seen)
     if tokens.token is None:
-        return (yield from _login(ctx))
+        return (yield from _renewal(ctx, _login(ctx)))
+    return (yield from _renewal(ctx, _refresh(ctx, tokens.token)))
+
+
+def _refresh(ctx: CallContext, token: str) -> Flow[str]:
     ctx.counters.add(refreshes=1)
     try:
-        payload = yield Send(refresh_request(), tokens.token, ctx.timeout)
+        payload = yield Send(refresh_request(), token, ctx.timeout)
     except BsgApiError as exc:
         ctx.log.info("Token refresh failed (%s); logging in again.", exc.status or exc.__class__.__name__)
-        tokens.token = None
+        ctx.tokens.token = None
         return (yield from _login(ctx))
     return (yield from _keep(ctx, payload))
 
 
-def _login_unless_renewed(ctx: CallContext, refused: str) -> Flow[str]:
+def _login_unless_renewed(ctx: CallContext, refused: str, seen: int) -> Flow[str]:
     # Users refused together log in once: the first one in replaces the token for all.
     if ctx.tokens.token not in (None, refused):
         return ctx.tokens.token  # type: ignore[return-value]
+    _raise_failed_renewal(ctx.tokens, seen)
     ctx.tokens.token = None
-    return (yield from _login(ctx))
+    return (yield from _renewal(ctx, _login(ctx)))
+
+
+def _raise_failed_renewal(tokens: TokenState, seen: int) -> None:
+    # Renewed and failed while this user waited for the lock: one failed login is enough; the
+    # caller's retry loop (and its shared back-off) decides when to try again.
+    if tokens.renewals != seen and tokens.failure is not None:
+        raise tokens.failure
+
+
+def _renewal(ctx: CallContext, flow: Flow[str]) -> Flow[str]:
+    """Run a login or refresh, noting whether it failed for those waiting on the lock."""
+    tokens = ctx.tokens
+    tokens.renewals += 1
+    try:
+        token = yield from flow
+    except BsgApiError as exc:
+        tokens.failure = exc
+        raise
+    tokens.failure = None
+    return token
 
 
 def _login(ctx: CallContext) -> Flow[str]:

@@ -24,7 +24,10 @@ T = TypeVar("T")
 
 
 class FetchCancelled(Exception):
-    """Raised inside a fetch whose answer is no longer wanted; never reaches the consumer."""
+    """
+    Raised inside a fetch whose answer is no longer wanted. The consumer sees it only when
+    :meth:`PagePrefetcher.close`, called from another thread, stops the fetch it waits for.
+    """
 
 
 class PagePrefetcher(Generic[K, T]):
@@ -58,6 +61,8 @@ class PagePrefetcher(Generic[K, T]):
         self._outstanding: OrderedDict[K, tuple[Future[T], threading.Event]] = OrderedDict()
         self._handing_over: tuple[Future[T], threading.Event] | None = None
         self._closed = False
+        # close() may come from another thread (a task being killed) while the consumer works.
+        self._lock = threading.Lock()
         #: Most answers outstanding at once.
         self.peak = 0
         #: Fetches submitted, and those dropped because the consumer no longer expected them.
@@ -75,12 +80,13 @@ class PagePrefetcher(Generic[K, T]):
         """
         wanted = list(itertools.islice(keys, self.max_concurrency))
         keep = set(wanted)
-        for key in [key for key in self._outstanding if key not in keep]:
-            self._drop(key)
-        for key in wanted:
-            if key not in self._outstanding and len(self._outstanding) < self.max_concurrency:
-                self._outstanding[key] = self._submit(key)
-        self.peak = max(self.peak, len(self._outstanding))
+        with self._lock:
+            for key in [key for key in self._outstanding if key not in keep]:
+                self._drop(key)
+            for key in wanted:
+                if key not in self._outstanding and len(self._outstanding) < self.max_concurrency:
+                    self._outstanding[key] = self._submit(key)
+            self.peak = max(self.peak, len(self._outstanding))
 
     def get(self, key: K) -> T:
         """
@@ -88,23 +94,31 @@ class PagePrefetcher(Generic[K, T]):
 
         :param key: what to fetch.
         """
-        entry = self._outstanding.pop(key, None)
-        # Kept until answered, so close() can stop it if the consumer is interrupted meanwhile.
-        self._handing_over = entry if entry is not None else self._submit(key)
+        with self._lock:
+            entry = self._outstanding.pop(key, None)
+            # Kept until answered, so close() from another thread can stop it meanwhile.
+            self._handing_over = handing_over = entry if entry is not None else self._submit(key)
         try:
-            return self._handing_over[0].result()
+            return handing_over[0].result()
+        except BaseException:
+            # Interrupted here (a task timeout, SIGTERM): the fetch must not run on through its
+            # retries while close() waits for the pool. Harmless for a fetch that has finished.
+            handing_over[1].set()
+            raise
         finally:
-            self._handing_over = None
+            with self._lock:
+                self._handing_over = None
 
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
-        if self._closed:
-            return
-        self._closed = True
-        for key in list(self._outstanding):
-            self._drop(key)
-        if self._handing_over is not None:
-            self._handing_over[1].set()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for key in list(self._outstanding):
+                self._drop(key)
+            if self._handing_over is not None:
+                self._handing_over[1].set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, key: K) -> tuple[Future[T], threading.Event]:
@@ -115,7 +129,7 @@ class PagePrefetcher(Generic[K, T]):
         return self._pool.submit(self._fetch, key, cancelled), cancelled
 
     def _drop(self, key: K) -> None:
-        future, cancelled = self._outstanding.pop(key)
+        future, cancelled = self._outstanding.pop(key)  # under self._lock
         cancelled.set()
         future.cancel()  # a fetch not started yet never starts
         self.dropped += 1

@@ -43,11 +43,16 @@ class RequestThrottle:
             self._next_start = start + self.interval
             return start - now
 
-    def wait(self) -> float:
-        """Block until the next request may start; return the seconds waited."""
+    def wait(self, sleep: Callable[[float], object] | None = None) -> float:
+        """
+        Block until the next request may start; return the seconds waited.
+
+        :param sleep: how to wait this time (default: the throttle's), e.g. a cancelled
+            request's ``threading.Event.wait``, which returns early.
+        """
         pause = self.delay()
         if pause > 0:
             with self._lock:
                 self.waited += pause
-            self._sleep(pause)
+            (sleep or self._sleep)(pause)
         return pause

@@ -29,6 +29,7 @@ from bsg_provider.errors import (
     BsgAuthError,
     BsgMalformedResponseError,
     BsgNotFoundError,
+    BsgRateLimitError,
     BsgServerError,
 )
 from bsg_provider.retry import retry_kwargs
@@ -244,3 +245,26 @@ def test_every_request_carries_the_timeout():
     ctx = CallContext(api_key="k", tokens=TokenState(), timeout=2.5, counters=RequestCounters(), log=LOG)
     api.drive(_get(ctx))
     assert {s.timeout for s in api.steps if isinstance(s, Send)} == {2.5}
+
+
+def test_users_that_waited_while_a_renewal_failed_take_that_failure_instead_of_logging_in():
+    # Eight paging threads refused together must not send eight failing logins.
+    tokens = TokenState()
+    flow = _get(_ctx(tokens), max_retries=0)
+    runner = FlowRunner(flow)
+    assert isinstance(runner.step, Exclusive)  # no token yet: wait for the lock to log in
+    # Meanwhile another user of the same token tried to log in and was told to slow down.
+    tokens.renewals += 1
+    tokens.failure = BsgRateLimitError("HTTP 429 to POST /api/auth/login (login)", status=429, reason="429")
+    api = ScriptedApi()
+    with pytest.raises(BsgRateLimitError, match="HTTP 429 to POST /api/auth/login"):
+        runner.advance(api.drive(runner.step.flow))
+    assert api.sent() == [], "no login of its own"
+
+
+def test_a_renewal_that_failed_before_this_user_looked_is_tried_again():
+    tokens = TokenState(renewals=3, failure=BsgRateLimitError("HTTP 429", status=429, reason="429"))
+    api = ScriptedApi(get=[CAMPAIGN])
+    assert api.drive(_get(_ctx(tokens))) == CAMPAIGN["data"]
+    assert api.sent()[0] == ("login", None)
+    assert tokens.failure is None and tokens.renewals == 4

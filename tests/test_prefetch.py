@@ -149,3 +149,42 @@ def test_close_also_stops_the_fetch_the_consumer_is_waiting_for():
     thread.join(10)
     assert [type(exc) for exc in raised] == [FetchCancelled]
     assert fetch.cancelled == [5]
+
+
+def test_a_consumer_interrupted_while_waiting_stops_that_fetch():
+    # A task timeout or SIGTERM raises in the consumer's thread while it waits in get(): the
+    # fetch it waited for must stop too, or close() would wait through all its retries.
+    import signal
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum, frame):
+        raise Interrupted
+
+    started, stopped = threading.Event(), threading.Event()
+
+    def fetch(key, cancelled):
+        started.set()
+        # Only cancellation ends this fetch early; without it, close() waits the 30 s out.
+        if cancelled.wait(30):
+            stopped.set()
+            raise FetchCancelled
+        return "too late"
+
+    def interrupt_once_fetching(target: int) -> None:
+        started.wait(30)
+        signal.pthread_kill(target, signal.SIGUSR1)
+
+    prefetcher = PagePrefetcher(fetch, 2)
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    interrupter = threading.Thread(target=interrupt_once_fetching, args=(threading.get_ident(),))
+    interrupter.start()
+    try:
+        with pytest.raises(Interrupted):
+            prefetcher.get(9)
+    finally:
+        interrupter.join()
+        signal.signal(signal.SIGUSR1, previous)
+        prefetcher.close()
+    assert stopped.is_set(), "the fetch ran on after its consumer was interrupted"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from bsg_provider.throttle import RequestThrottle
 
 
@@ -65,3 +67,12 @@ def test_threads_sharing_a_throttle_get_distinct_slots_at_the_rate():
         thread.join()
     # The clock stood still: 400 requests were given the slots 0, 0.1, 0.2 ... 39.9 s from now.
     assert sorted(round(d, 6) for d in delays) == [round(i * 0.1, 6) for i in range(400)]
+
+
+def test_a_wait_can_be_cut_short_by_the_caller():
+    # A dropped page's fetch waits on its cancel event, which returns at once once set.
+    slept: list[float] = []
+    throttle = RequestThrottle(0.5, clock=lambda: 100.0, sleep=lambda s: pytest.fail("the default sleep ran"))
+    assert throttle.wait() == 0.0  # the first slot is free
+    assert throttle.wait(sleep=slept.append) == 2.0
+    assert slept == [2.0]

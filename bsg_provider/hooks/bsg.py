@@ -240,10 +240,13 @@ class BsgHook(BsgBaseHook):
         sleep = time.sleep if cancelled is None else cancelled.wait
         try:
             if isinstance(step, Send):
+                # The rate-limit slot first, then the shared back-off: a 429 that came in while
+                # this request waited for its slot still holds it, and a dropped fetch sends nothing.
+                throttled = self._throttle.wait(sleep)
                 self.backoff.wait(sleep)
                 if cancelled is not None and cancelled.is_set():
                     raise FetchCancelled
-                return self._send(step), None
+                return self._send(step, throttled), None
             if isinstance(step, Sleep):
                 # Hold every request of this hook, not only this one: they share the API's limit.
                 self.backoff.pause(step.seconds, sleep)
@@ -251,18 +254,18 @@ class BsgHook(BsgBaseHook):
                 mask_secret(step.secret)
             elif isinstance(step, Exclusive):
                 # Paging threads share the token: one renews it, the others wait and use the new one.
+                # Never cancelled half-way: a token the API just issued is kept for everyone.
                 with self._token_lock:
-                    return self._drive(step.flow, cancelled), None
+                    return self._drive(step.flow, None), None
             return None, None
         except BsgApiError as exc:
             return None, exc
 
-    def _send(self, step: Send) -> Any:
+    def _send(self, step: Send, throttled: float = 0.0) -> Any:
         request, settings = step.request, self.settings
         if request.endpoint == "login":
             metrics.logged_in()
-        waited = self._throttle.wait()
-        self.counters.add(requests=1, throttle_wait_seconds=waited)
+        self.counters.add(requests=1, throttle_wait_seconds=throttled)
         started = time.monotonic()
         status: int | None = None
         try:
@@ -482,8 +485,9 @@ class BsgHook(BsgBaseHook):
         window's first page while this window's tail is in flight. Pages are still handed to
         the same pager and filter in the sequential order, and a fetched-ahead page the pager
         no longer wants (a re-read, a changed total, a re-planned interval) is dropped, so
-        the records, their order, the checks and the log lines are those of a sequential
-        read. At most :attr:`max_concurrency` requests are in flight and as many pages held.
+        the records, their order, the checks and the plan and window log lines are those of
+        a sequential read (a dropped page's retries still show in the log and the counters,
+        and waits are summed over threads). At most :attr:`max_concurrency` requests are in flight and as many pages held.
         """
         window_filter = self._window_filter(query)
         progress = ExtractionProgress(self.log, plan, what=what, counters=self.counters)

@@ -118,6 +118,34 @@ def test_a_token_about_to_expire_is_renewed_once_for_every_thread(jittery):
     assert all(r.status != 401 for r in jittery.requests)
 
 
+def test_a_fetch_dropped_during_its_login_keeps_the_token_for_the_others(monkeypatch):
+    # The login is the slow part of a renewal, so that is when a dropped fetch usually learns it
+    # is no longer wanted; the token the API just issued must not be thrown away with it.
+    with BsgSimulator(campaigns=50, seed=3, api_key="test_dropped_login_key", latency_ms=200) as sim:
+        name, value = bsg_connection_env("bsg_slow_login", host=sim.url, api_key=sim.api_key, timeout=30)
+        monkeypatch.setenv(name, value)
+        hook = BsgHook("bsg_slow_login", max_concurrency=4)
+        campaign_id = min(sim.ground_truth_ids(sim.now() - timedelta(days=400), sim.now()))
+        cancelled = threading.Event()
+
+        def drop_once_logging_in() -> None:
+            while not sim.count("login"):
+                time.sleep(0.001)
+            cancelled.set()
+
+        dropper = threading.Thread(target=drop_once_logging_in)
+        dropper.start()
+        try:
+            with pytest.raises(FetchCancelled):
+                hook._drive(hook.campaign_flow(campaign_id), cancelled)
+        finally:
+            dropper.join()
+        assert hook._token is not None, "the issued token was kept"
+        assert hook.get_campaign(campaign_id)["id"] == campaign_id
+        assert sim.count("login") == 1, "no second login"
+        hook.close()
+
+
 def test_a_fetch_sends_nothing_while_another_request_backs_off(simulator, bsg_conn_id):
     """A 429's Retry-After holds every thread of the hook; a cancelled fetch wakes at once."""
     hook = BsgHook(bsg_conn_id, max_concurrency=4)
