@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -59,7 +60,9 @@ class PagePrefetcher(Generic[K, T]):
         self._fetch = fetch
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=thread_name_prefix)
         self._outstanding: OrderedDict[K, tuple[Future[T], threading.Event]] = OrderedDict()
-        self._handing_over: tuple[Future[T], threading.Event] | None = None
+        # Every fetch not yet finished, by its cancel event: close() stops them all, including one
+        # whose caller was interrupted before it could keep a reference to it.
+        self._live: weakref.WeakSet[threading.Event] = weakref.WeakSet()
         self._closed = False
         # close() may come from another thread (a task being killed) while the consumer works.
         self._lock = threading.Lock()
@@ -96,18 +99,15 @@ class PagePrefetcher(Generic[K, T]):
         """
         with self._lock:
             entry = self._outstanding.pop(key, None)
-            # Kept until answered, so close() from another thread can stop it meanwhile.
-            self._handing_over = handing_over = entry if entry is not None else self._submit(key)
+            if entry is None:
+                entry = self._submit(key)
         try:
-            return handing_over[0].result()
+            return entry[0].result()
         except BaseException:
-            # Interrupted here (a task timeout, SIGTERM): the fetch must not run on through its
-            # retries while close() waits for the pool. Harmless for a fetch that has finished.
-            handing_over[1].set()
+            # Interrupted here (a task timeout, SIGTERM): stop the fetch at once rather than
+            # when close() comes. Harmless for a fetch that has finished.
+            entry[1].set()
             raise
-        finally:
-            with self._lock:
-                self._handing_over = None
 
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
@@ -117,14 +117,16 @@ class PagePrefetcher(Generic[K, T]):
             self._closed = True
             for key in list(self._outstanding):
                 self._drop(key)
-            if self._handing_over is not None:
-                self._handing_over[1].set()
+            for cancelled in list(self._live):
+                cancelled.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit(self, key: K) -> tuple[Future[T], threading.Event]:
         if self._closed:
             raise RuntimeError("PagePrefetcher used after close()")
         cancelled = threading.Event()
+        # Known to close() before the fetch exists: nothing can interrupt in between.
+        self._live.add(cancelled)
         self.submitted += 1
         return self._pool.submit(self._fetch, key, cancelled), cancelled
 

@@ -221,12 +221,17 @@ class BsgHook(BsgBaseHook):
         """
         return self._drive(flow, None)
 
-    def _drive(self, flow: Flow[T], cancelled: threading.Event | None) -> T:
-        """Run ``flow``; once ``cancelled`` is set, raise :class:`FetchCancelled` at its next step."""
+    def _drive(self, flow: Flow[T], cancelled: threading.Event | None, *, between_steps: bool = True) -> T:
+        """
+        Run ``flow``; once ``cancelled`` is set, raise :class:`FetchCancelled` at its next step.
+
+        :param between_steps: also stop between steps; False stops only before a request is sent
+            (waits still end at once), so an answer already received is always taken in.
+        """
         runner = FlowRunner(flow)
         try:
             while not runner.done:
-                if cancelled is not None and cancelled.is_set():
+                if between_steps and cancelled is not None and cancelled.is_set():
                     raise FetchCancelled
                 runner.advance(*self._perform(runner.step, cancelled))
             return runner.value
@@ -254,9 +259,10 @@ class BsgHook(BsgBaseHook):
                 mask_secret(step.secret)
             elif isinstance(step, Exclusive):
                 # Paging threads share the token: one renews it, the others wait and use the new one.
-                # Never cancelled half-way: a token the API just issued is kept for everyone.
+                # Never cancelled once the login is answered: a token the API just issued is kept
+                # for everyone (a dropped fetch still stops before sending, and in its waits).
                 with self._token_lock:
-                    return self._drive(step.flow, None), None
+                    return self._drive(step.flow, cancelled, between_steps=False), None
             return None, None
         except BsgApiError as exc:
             return None, exc
