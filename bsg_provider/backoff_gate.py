@@ -35,6 +35,8 @@ class BackoffGate:
         self._not_before = float("-inf")
         #: Sends that found the gate closed by another request's back-off and waited for it.
         self.held = 0
+        #: Back-offs that closed the gate.
+        self.holds = 0
 
     @property
     def not_before(self) -> float:
@@ -49,6 +51,7 @@ class BackoffGate:
         :param seconds: the retry's wait.
         """
         with self._lock:
+            self.holds += 1
             self._not_before = max(self._not_before, self._clock() + max(seconds, 0.0))
             return self._not_before
 

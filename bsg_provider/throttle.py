@@ -32,12 +32,15 @@ class RequestThrottle:
         self._lock = threading.Lock()
         self._next_start: float | None = None
         self.waited = 0.0
+        #: Slots handed out so far, each ``1 / rate`` after the one before.
+        self.reservations = 0
 
     def delay(self) -> float:
         """Reserve the next slot and return how long to wait for it (0 when free)."""
         if not self.interval:
             return 0.0
         with self._lock:
+            self.reservations += 1
             now = self._clock()
             start = now if self._next_start is None else max(now, self._next_start)
             self._next_start = start + self.interval
