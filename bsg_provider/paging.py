@@ -16,6 +16,7 @@ with the pages they fetch.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from bisect import bisect_left, insort
 from typing import Any
@@ -25,6 +26,7 @@ from bsg_provider.errors import BsgPagingError
 
 #: Full re-reads of one window allowed before we give up on a total that never settles.
 MAX_RESCANS = 5
+_ID = operator.itemgetter("id")
 
 
 class WindowPager:
@@ -157,8 +159,16 @@ class WindowPager:
 
     def _fresh(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         emitted = self._emitted
-        fresh: list[dict[str, Any]] = []
         last = self._pass_last_id
+        ids = list(map(_ID, records))
+        if ids and (not emitted or ids[0] > emitted[-1]) and all(map(operator.lt, ids, ids[1:])):
+            # The usual page: ascending ids past every one passed on (the pass's last id is one of
+            # them), so each is new and in id order.
+            emitted.extend(ids)
+            self._pass_rows += len(ids)
+            self._pass_last_id = ids[-1]
+            return list(records)
+        fresh: list[dict[str, Any]] = []
         for record in records:
             campaign_id = record["id"]
             if last is None or campaign_id > last:

@@ -8,6 +8,13 @@ When its expectation changes (a window is read again, a total changed, the plan 
 the pages no longer expected are dropped: their fetch stops at its next step and its answer
 is thrown away, so the consumer only ever sees answers to the requests it asked for, in its
 own order.
+
+How far ahead it fetches adapts to what the consumer meets, as TCP's window does: twice as
+far each time the consumer had to wait for an answer it expected, up to ``max_concurrency``,
+and one fewer after it found several ready in a row. Against a distant API the consumer waits,
+and ``max_concurrency`` requests stay in flight after a few pages; when the answers come faster
+than the consumer takes them, fewer are fetched ahead, so no more requests are in flight and no
+more pages held than keep the consumer busy.
 """
 
 from __future__ import annotations
@@ -22,6 +29,9 @@ from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
+
+#: Answers the consumer finds ready in a row before one fewer is fetched ahead.
+READY_IN_A_ROW = 4
 
 
 class FetchCancelled(Exception):
@@ -39,7 +49,9 @@ class PagePrefetcher(Generic[K, T]):
     pool has that many threads), and at most ``max_concurrency`` answers are outstanding
     (in flight or held for the consumer), plus the one :meth:`get` is handing over. For pages
     of ``page_size`` records that is ``max_concurrency`` pages in memory, however large the
-    extraction.
+    extraction. Within that bound, :attr:`depth` answers are fetched ahead: it starts at 1,
+    doubles whenever the consumer waits for an answer fetched ahead, and shrinks by one
+    after :data:`READY_IN_A_ROW` answers were ready when asked for.
 
     :param fetch: ``fetch(key, cancelled)`` returns the answer for ``key``; it should stop soon
         (raising :class:`FetchCancelled`) once the event ``cancelled`` is set.
@@ -66,6 +78,9 @@ class PagePrefetcher(Generic[K, T]):
         self._closed = False
         # close() may come from another thread (a task being killed) while the consumer works.
         self._lock = threading.Lock()
+        #: Answers fetched ahead now, 1 to ``max_concurrency``.
+        self.depth = 1
+        self._ready_in_a_row = 0
         #: Most answers outstanding at once.
         self.peak = 0
         #: Fetches submitted, and those dropped because the consumer no longer expected them.
@@ -77,7 +92,7 @@ class PagePrefetcher(Generic[K, T]):
         Say what the consumer expects to :meth:`get` next, in order, starting with the very next one.
 
         Outstanding fetches not among the first ``max_concurrency`` keys are dropped; those
-        keys not yet fetched are submitted in order, up to the bound.
+        keys not yet fetched are submitted in order while fewer than :attr:`depth` are outstanding.
 
         :param keys: the expected keys, nearest first (only the first ``max_concurrency`` are read).
         """
@@ -87,7 +102,9 @@ class PagePrefetcher(Generic[K, T]):
             for key in [key for key in self._outstanding if key not in keep]:
                 self._drop(key)
             for key in wanted:
-                if key not in self._outstanding and len(self._outstanding) < self.max_concurrency:
+                if len(self._outstanding) >= self.depth:
+                    break
+                if key not in self._outstanding:
                     self._outstanding[key] = self._submit(key)
             self.peak = max(self.peak, len(self._outstanding))
 
@@ -99,15 +116,29 @@ class PagePrefetcher(Generic[K, T]):
         """
         with self._lock:
             entry = self._outstanding.pop(key, None)
+            fetched_ahead = entry is not None
             if entry is None:
                 entry = self._submit(key)
         try:
+            if fetched_ahead:
+                self._adapt(ready=entry[0].done())
             return entry[0].result()
         except BaseException:
             # Interrupted here (a task timeout, SIGTERM): stop the fetch at once rather than
             # when close() comes. Harmless for a fetch that has finished.
             entry[1].set()
             raise
+
+    def _adapt(self, *, ready: bool) -> None:
+        """Twice as far ahead after a wait; one fewer after answers were ready several times in a row."""
+        if not ready:
+            self._ready_in_a_row = 0
+            self.depth = min(self.depth * 2, self.max_concurrency)
+            return
+        self._ready_in_a_row += 1
+        if self._ready_in_a_row >= READY_IN_A_ROW:
+            self._ready_in_a_row = 0
+            self.depth = max(self.depth - 1, 1)
 
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""

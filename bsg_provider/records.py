@@ -56,6 +56,7 @@ _ROW_AFTER = itemgetter(*_AFTER_STATISTICS)
 _STATISTICS_COUNTS = itemgetter(*STATISTICS_KEYS)
 _ALL_FIELDS = itemgetter(*CAMPAIGN_COLUMNS)
 _STATISTICS_AT = CAMPAIGN_COLUMNS.index("statistics")
+_STATISTICS = itemgetter("statistics")
 _TIMESTAMP_AT = tuple(at for at, name in enumerate(CAMPAIGN_COLUMNS) if name in TIMESTAMP_COLUMNS)
 _ALL_DICTS = frozenset({dict}).issuperset
 _ALL_STRINGS = frozenset({str}).issuperset
@@ -252,6 +253,44 @@ class RecordShaper:
         for name in unknown:
             record[name] = campaign[name]
         return record
+
+    def json_records(self, campaigns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """
+        :meth:`json_record` of each campaign of a page, the same objects.
+
+        A page of usual campaigns (every documented field in the API's order, ``statistics``
+        holding delivered and sent) has its timestamps converted a column at a time; any other
+        page goes campaign by campaign, so the objects and the errors are the same either way.
+
+        :param campaigns: one page of campaigns as the API sent them.
+        :raises BsgMalformedResponseError: when a timestamp cannot be read.
+        """
+        records = self._usual_page_records(campaigns) if campaigns else None
+        return list(map(self.json_record, campaigns)) if records is None else records
+
+    def _usual_page_records(self, campaigns: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """The JSON objects of a page of usual campaigns, or None when the page holds another kind."""
+        if self.convert_timestamps and not self._timestamp.converts_by_column:
+            return None
+        # Key order matters here: json_record keeps the API's order only when it is the documented one.
+        if not all(map(operator.eq, map(tuple, campaigns), repeat(CAMPAIGN_COLUMNS))):
+            return None
+        statistics = list(map(_STATISTICS, campaigns))
+        if not _ALL_DICTS(map(type, statistics)) or not all(
+            map(operator.eq, map(tuple, statistics), repeat(STATISTICS_KEYS))
+        ):
+            return None
+        columns = []
+        if self.convert_timestamps:
+            for name in _TIMESTAMP_ORDER:
+                converted = self._timestamp.convert_column(list(map(itemgetter(name), campaigns)))
+                if converted is None:
+                    return None  # json_record converts one by one, and names a bad value
+                columns.append((name, converted))
+        records = list(map(dict.copy, campaigns))
+        for name, converted in columns:
+            deque(map(operator.setitem, records, repeat(name), converted), maxlen=0)
+        return records
 
     def csv_row(self, campaign: dict[str, Any]) -> list[str | int | float | None]:
         """

@@ -241,19 +241,24 @@ def test_a_page_encodes_to_the_same_bytes_as_its_records_one_by_one(
         assert encoder.encode_page(page) == expected
 
 
-def test_a_page_of_usual_campaigns_takes_the_columnar_path_and_matches_row_by_row():
+@pytest.mark.parametrize("convert", [True, False])
+@pytest.mark.parametrize("encoder_type", [CsvEncoder, JsonLinesEncoder])
+def test_a_page_of_usual_campaigns_takes_the_columnar_path_and_matches_row_by_row(encoder_type, convert):
     page = [
         {**CAMPAIGN, "id": n, "finished_at": None if n % 2 else "2024-04-03 13:00:00", "sender": "Ветклиника"}
         for n in range(1, 50)
     ]
-    shaper = RecordShaper()
-    assert shaper._usual_page_rows(page) is not None, "the usual page is not on the fast path"
-    encoder = CsvEncoder(shaper)
+    shaper = RecordShaper(convert_timestamps=convert)
+    fast = shaper._usual_page_rows if encoder_type is CsvEncoder else shaper._usual_page_records
+    assert fast(page) is not None, "the usual page is not on the fast path"
+    encoder = encoder_type(shaper)
     assert encoder.encode_page(page) == [encoder.encode(campaign) for campaign in page]
     assert encoder.encode_page([]) == []
+    assert page[1]["finished_at"] == "2024-04-03 13:00:00", "the API's page was changed in place"
 
 
-def test_a_bad_timestamp_in_a_usual_page_is_named_as_record_by_record():
+@pytest.mark.parametrize("encoder_type", [CsvEncoder, JsonLinesEncoder])
+def test_a_bad_timestamp_in_a_usual_page_is_named_as_record_by_record(encoder_type):
     page = [{**CAMPAIGN, "id": 1}, {**CAMPAIGN, "id": 2, "finished_at": "2024-13-01 00:00:00"}]
     with pytest.raises(BsgMalformedResponseError, match=r"^Campaign 2 has finished_at '2024-13-01 00:00:00'"):
-        CsvEncoder(RecordShaper()).encode_page(page)
+        encoder_type(RecordShaper()).encode_page(page)

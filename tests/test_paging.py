@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bsg_provider.api import CampaignPage
 from bsg_provider.errors import BsgPagingError
@@ -214,3 +216,33 @@ def test_after_a_rescan_the_prediction_starts_the_window_again():
     pager.accept(table.page(30, 30))  # the total changed: read the window again
     assert pager.rescans == 1
     assert pager.predicted_offsets(3) == [0, 30, 60]
+
+
+def _fresh_one_by_one(emitted, last, pass_rows, records):
+    """The pager's bookkeeping of one page, record by record: the reference for its page-at-a-time path."""
+    fresh = []
+    for record in records:
+        campaign_id = record["id"]
+        if last is None or campaign_id > last:
+            last = campaign_id
+            pass_rows += 1
+        if campaign_id not in emitted:
+            emitted.add(campaign_id)
+            fresh.append(record)
+    return fresh, last, pass_rows
+
+
+@settings(max_examples=300, deadline=None)
+@given(pages=st.lists(st.lists(st.integers(1, 40), max_size=6), max_size=6))
+def test_new_records_and_the_pass_count_match_record_by_record(pages):
+    # Ascending pages past every id seen take the page-at-a-time path; repeats, reordering and
+    # overlaps the record-by-record one. Both must pass on the same records and count the same rows.
+    pager = WindowPager(limit=6)
+    emitted: set[int] = set()
+    last, pass_rows = None, 0
+    for ids in pages:
+        records = [{"id": i} for i in ids]
+        expected, last, pass_rows = _fresh_one_by_one(emitted, last, pass_rows, records)
+        assert pager._fresh(records) == expected
+        assert (pager._pass_last_id, pager._pass_rows) == (last, pass_rows)
+        assert list(pager._emitted) == sorted(emitted)

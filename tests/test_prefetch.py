@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bsg_provider.prefetch import FetchCancelled, PagePrefetcher
+from bsg_provider.prefetch import READY_IN_A_ROW, FetchCancelled, PagePrefetcher
 
 
 class GatedFetch:
@@ -43,9 +43,20 @@ class GatedFetch:
                 self.running -= 1
 
 
+def deep(prefetcher):
+    """The prefetcher as after its consumer waited enough: fetching ``max_concurrency`` ahead."""
+    prefetcher.depth = prefetcher.max_concurrency
+    return prefetcher
+
+
+def settle(prefetcher, key):
+    """Wait until the fetch of ``key`` (fetched ahead) has its answer, so get() finds it ready."""
+    prefetcher._outstanding[key][0].exception()
+
+
 def test_answers_come_in_the_order_asked_whatever_order_they_finish_in():
     fetch = GatedFetch()
-    prefetcher = PagePrefetcher(fetch, 4)
+    prefetcher = deep(PagePrefetcher(fetch, 4))
     try:
         prefetcher.ahead([1, 2, 3, 4])
         for key in (4, 3, 2, 1):  # the last one answers first
@@ -58,7 +69,7 @@ def test_answers_come_in_the_order_asked_whatever_order_they_finish_in():
 
 def test_never_more_than_max_concurrency_fetched_or_held():
     fetch = GatedFetch()
-    prefetcher = PagePrefetcher(fetch, 3)
+    prefetcher = deep(PagePrefetcher(fetch, 3))
     try:
         prefetcher.ahead(range(10))
         assert prefetcher.submitted == 3, "only the first three of ten expected keys are fetched"
@@ -67,6 +78,7 @@ def test_never_more_than_max_concurrency_fetched_or_held():
             assert prefetcher.get(key) == f"page {key}"
             prefetcher.ahead(range(key + 1, 10))
             assert prefetcher.peak <= 3
+            assert prefetcher.depth <= 3
     finally:
         prefetcher.close()
     assert fetch.most_running <= 3
@@ -75,7 +87,7 @@ def test_never_more_than_max_concurrency_fetched_or_held():
 
 def test_keys_no_longer_expected_are_dropped_and_their_fetch_stops():
     fetch = GatedFetch()
-    prefetcher = PagePrefetcher(fetch, 2)
+    prefetcher = deep(PagePrefetcher(fetch, 2))
     try:
         prefetcher.ahead([1, 2])
         prefetcher.ahead([7, 8])  # the consumer changed its mind (a rescan, a new plan)
@@ -101,7 +113,7 @@ def test_an_unexpected_key_is_fetched_on_demand():
 
 def test_a_fetch_error_is_raised_when_its_key_is_asked_for_not_before():
     fetch = GatedFetch()
-    prefetcher = PagePrefetcher(fetch, 2)
+    prefetcher = deep(PagePrefetcher(fetch, 2))
     try:
         prefetcher.ahead([1, -2])
         fetch.gate(-2).set()  # the second one fails first
@@ -115,7 +127,7 @@ def test_a_fetch_error_is_raised_when_its_key_is_asked_for_not_before():
 
 def test_close_stops_every_fetch_and_leaves_no_thread():
     fetch = GatedFetch()
-    prefetcher = PagePrefetcher(fetch, 4, thread_name_prefix="bsg-page-close-test")
+    prefetcher = deep(PagePrefetcher(fetch, 4, thread_name_prefix="bsg-page-close-test"))
     prefetcher.ahead(range(6))
     prefetcher.close()  # none released: all four running fetches must stop, the queued two never run
     assert sorted(fetch.cancelled) == sorted(fetch.started)
@@ -190,3 +202,73 @@ def test_a_consumer_interrupted_while_waiting_stops_that_fetch():
     # (Waited for, not checked at once: an interrupt inside the pool's submit() can leave the
     # fetch's thread unknown to shutdown(); it is still told to stop, and stops at once.)
     assert stopped.wait(10), "the fetch ran on after its consumer was interrupted"
+
+
+def test_it_fetches_twice_as_far_ahead_after_a_wait_and_one_fewer_after_answers_were_ready():
+    prefetcher = PagePrefetcher(GatedFetch(), 5)
+    try:
+        assert prefetcher.depth == 1
+        for expected in (2, 4, 5, 5):  # never past max_concurrency
+            prefetcher._adapt(ready=False)
+            assert prefetcher.depth == expected
+        for _ in range(READY_IN_A_ROW - 1):
+            prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 5
+        prefetcher._adapt(ready=False)  # a wait starts the count again
+        for _ in range(READY_IN_A_ROW - 1):
+            prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 5
+        prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 4
+        for _ in range(10 * READY_IN_A_ROW):
+            prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 1, "never below one ahead"
+    finally:
+        prefetcher.close()
+
+
+def test_a_consumer_that_finds_its_answers_ready_keeps_one_fetch_ahead():
+    prefetcher = deep(PagePrefetcher(lambda key, cancelled: f"page {key}", 3))
+    try:
+        for key in range(4 * READY_IN_A_ROW):
+            prefetcher.ahead(range(key, key + 10))
+            settle(prefetcher, key)
+            assert prefetcher.get(key) == f"page {key}"
+        assert prefetcher.depth == 1
+        prefetcher.ahead(range(100, 110))
+        assert list(prefetcher._outstanding) == [100], "only the next one fetched ahead"
+    finally:
+        prefetcher.close()
+
+
+def test_a_consumer_that_waits_gets_max_concurrency_fetched_ahead_and_no_more():
+    # Each fetch finishes only once its consumer is waiting for it (the consumer counted the wait).
+    waits: list[bool] = []
+
+    class Recording(PagePrefetcher):
+        def _adapt(self, *, ready):
+            waits.append(not ready)
+            super()._adapt(ready=ready)
+
+    fetch = GatedFetch()
+    prefetcher = Recording(fetch, 3)
+    try:
+        for key in range(8):
+            prefetcher.ahead(range(key, key + 10))
+            asked = len(waits)
+            releaser = threading.Thread(target=release_once_asked, args=(fetch, key, waits, asked))
+            releaser.start()
+            assert prefetcher.get(key) == f"page {key}"
+            releaser.join()
+            assert len(prefetcher._outstanding) <= 3
+        assert waits == [True] * 8
+        assert prefetcher.depth == 3 and prefetcher.peak == 3
+        assert fetch.most_running <= 3
+    finally:
+        prefetcher.close()
+
+
+def release_once_asked(fetch, key, waits, asked):
+    while len(waits) == asked:  # get() has not looked at the fetch yet
+        threading.Event().wait(0.001)
+    fetch.gate(key).set()

@@ -235,3 +235,58 @@ def test_a_message_of_another_campaign_than_filtered_is_an_assumption_error():
     with pytest.raises(BsgAssumptionError, match=r"returned message 3 for filter\[from\]") as info:
         f.keep([{"id": 3, "campaign_id": 42, "created_at": "2025-07-01 10:00:00"}])
     assert info.value.assumption == "filter_field"
+
+
+def _outcome(keep, page):
+    try:
+        return [record["id"] for record in keep(page)]
+    except BsgAssumptionError as exc:
+        return (type(exc), str(exc))
+
+
+#: created_at values around a day's window: inside, on the extra second each side, outside the
+#: request, and forms the page-at-a-time check must leave to the record-by-record one.
+CREATED = st.sampled_from(
+    [
+        "2026-11-01 00:00:00",
+        "2026-11-01 12:30:00",
+        "2026-11-01 23:59:59",
+        "2026-10-31 23:59:59",
+        "2026-11-02 00:00:00",
+        "2026-11-02 00:00:01",
+        "2026-10-31 23:59:58",
+        "2026-11-01T12:30:00",
+        "2026-11-01 12:30:00+01:00",
+        "2026-11-01 12:30:00.5",
+        None,
+        17,
+        "soon",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    created=st.lists(CREATED, max_size=8),
+    types=st.lists(st.sampled_from(["sms", "sms", "sms", None, "rcs"]), min_size=8, max_size=8),
+    tz=st.sampled_from(["UTC", "Europe/Berlin"]),
+)
+def test_a_page_is_kept_and_refused_exactly_as_record_by_record(created, types, tz):
+    # Pages of usual campaigns take the page-at-a-time check; it must keep the same campaigns,
+    # count the same ones outside and raise the same error as the check of one record at a time.
+    page = [
+        {"id": i, "message_type": kind, "created_at": value}
+        for i, (value, kind) in enumerate(zip(created, types, strict=False), start=1)
+    ]
+    page_at_a_time, one_by_one = _filter(tz), _filter(tz)
+    one_by_one._keep_usual_page = lambda records, bounds: None
+    assert _outcome(page_at_a_time.keep, page) == _outcome(one_by_one.keep, page)
+    assert page_at_a_time.outside == one_by_one.outside
+
+
+def test_a_page_of_usual_campaigns_is_checked_page_at_a_time():
+    f = _filter()
+    page = [_campaign(i, f"2026-11-01 {i:02}:00:00") for i in range(1, 24)]
+    page.append(_campaign(99, "2026-11-02 00:00:00"))  # the extra second above: not kept
+    assert f._keep_usual_page(page, f._bounds) == page[:-1]
+    assert f.outside == 1

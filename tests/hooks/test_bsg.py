@@ -399,6 +399,44 @@ def test_client_side_rate_limit_spaces_requests(simulator, monkeypatch):
     assert hook.counters.throttle_wait_seconds > 0.1
 
 
+def _without_proxy_settings(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_the_environment_proxy_carries_every_request(simulator, monkeypatch):
+    # The API's host is never resolved: every request goes to the proxy, here the simulator itself,
+    # which reads the absolute URL a proxy is sent. The session reads the environment once.
+    _without_proxy_settings(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", simulator.url)
+    name, value = bsg_connection_env(
+        "bsg_proxied", host="http://bsg-api.invalid", api_key=simulator.api_key, **FAST_RETRY_EXTRAS
+    )
+    monkeypatch.setenv(name, value)
+    hook = BsgHook("bsg_proxied")
+    end = simulator.now()
+    some_id = min(simulator.ground_truth_ids(end - timedelta(days=30), end))
+    assert hook.get_campaign(some_id)["id"] == some_id
+    assert hook.get_conn().proxies == {"http": simulator.url}
+    assert not hook.get_conn().trust_env
+    assert hook.counters.requests == 2  # the login and the campaign, both through the proxy
+
+
+def test_no_proxy_for_the_api_host_sends_directly(simulator, monkeypatch):
+    _without_proxy_settings(monkeypatch)
+    # A proxy that would refuse every request: nothing listens on port 9 of 127.0.0.1.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    name, value = bsg_connection_env("bsg_direct", host=simulator.url, api_key=simulator.api_key)
+    monkeypatch.setenv(name, value)
+    hook = BsgHook("bsg_direct")
+    end = simulator.now()
+    some_id = min(simulator.ground_truth_ids(end - timedelta(days=30), end))
+    assert hook.get_campaign(some_id)["id"] == some_id
+    assert hook.get_conn().proxies == {}
+
+
 def test_secrets_never_reach_logs_or_errors(monkeypatch, caplog, capfd):
     from bsg_provider.simulator import BsgSimulator
 

@@ -232,3 +232,20 @@ def test_max_concurrency_argument_is_checked():
         BsgHook("bsg_any", max_concurrency=0)
     with pytest.raises(BsgConfigError, match="got True"):
         BsgHook("bsg_any", max_concurrency=True)
+
+
+def test_a_distant_api_gets_max_concurrency_requests_in_flight(monkeypatch):
+    # 40 ms a request: the consumer keeps waiting for its pages, so the fetches ahead double up
+    # to the bound (1, 2, 4) and stay there; the read is still exactly the sequential one.
+    with BsgSimulator(campaigns=2000, seed=11, api_key="test_distant_key", latency_ms=40) as sim:
+        name, value = bsg_connection_env("bsg_far", host=sim.url, api_key=sim.api_key, timeout=30)
+        monkeypatch.setenv(name, value)
+        end = sim.now().replace(microsecond=0) - timedelta(days=2)  # no live window: all fetched ahead
+        start = end - timedelta(days=120)
+        hook = BsgHook("bsg_far", max_concurrency=4)
+        ids = [c["id"] for c in hook.iter_campaigns(start, end, page_size=PAGE)]
+        assert sorted(ids) == sorted(sim.ground_truth_ids(start, end)) and len(ids) > 12 * PAGE
+        assert sim.max_in_flight == 4
+        assert hook.counters.requests == sim.count("any") == 1 + sum(
+            1 for r in sim.requests if r.endpoint == "list"
+        )
