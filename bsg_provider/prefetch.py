@@ -9,12 +9,10 @@ the pages no longer expected are dropped: their fetch stops at its next step and
 is thrown away, so the consumer only ever sees answers to the requests it asked for, in its
 own order.
 
-How far ahead it fetches adapts to what the consumer meets, as TCP's window does: twice as
-far each time the consumer had to wait for an answer it expected, up to ``max_concurrency``,
-and one fewer after it found several ready in a row. Against a distant API the consumer waits,
-and ``max_concurrency`` requests stay in flight after a few pages; when the answers come faster
-than the consumer takes them, fewer are fetched ahead, so no more requests are in flight and no
-more pages held than keep the consumer busy.
+A fetch that finishes starts the next expected one at once, from its own thread: the
+consumer's work on a page (encoding, writing) never leaves a request slot idle, so against a
+distant API all ``max_concurrency`` requests stay in flight, not only those the consumer
+happened to ask for before it went to work.
 """
 
 from __future__ import annotations
@@ -30,9 +28,6 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
-#: Answers the consumer finds ready in a row before one fewer is fetched ahead.
-READY_IN_A_ROW = 4
-
 
 class FetchCancelled(Exception):
     """
@@ -43,15 +38,13 @@ class FetchCancelled(Exception):
 
 class PagePrefetcher(Generic[K, T]):
     """
-    Fetch what an in-order consumer will ask for next, at most ``max_concurrency`` at a time.
+    Fetch what an in-order consumer will ask for next: ``max_concurrency`` at a time, and as many held.
 
     Bounds, whatever the consumer does: at most ``max_concurrency`` fetches run at once (the
-    pool has that many threads), and at most ``max_concurrency`` answers are outstanding
-    (in flight or held for the consumer), plus the one :meth:`get` is handing over. For pages
-    of ``page_size`` records that is ``max_concurrency`` pages in memory, however large the
-    extraction. Within that bound, :attr:`depth` answers are fetched ahead: it starts at 1,
-    doubles whenever the consumer waits for an answer fetched ahead, and shrinks by one
-    after :data:`READY_IN_A_ROW` answers were ready when asked for.
+    pool has that many threads), and at most :attr:`lookahead` (twice ``max_concurrency``)
+    answers are outstanding, in flight or held for the consumer, plus the one :meth:`get` is
+    handing over. For pages of ``page_size`` records that is ``2 * max_concurrency`` pages in
+    memory, however large the extraction.
 
     :param fetch: ``fetch(key, cancelled)`` returns the answer for ``key``; it should stop soon
         (raising :class:`FetchCancelled`) once the event ``cancelled`` is set.
@@ -69,20 +62,26 @@ class PagePrefetcher(Generic[K, T]):
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self.max_concurrency = max_concurrency
+        #: Answers outstanding at most (in flight or held): how many keys :meth:`ahead` reads.
+        self.lookahead = 2 * max_concurrency
         self._fetch = fetch
         self._pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix=thread_name_prefix)
         self._outstanding: OrderedDict[K, tuple[Future[T], threading.Event]] = OrderedDict()
+        # What the consumer said it expects, nearest first, less what it has taken since.
+        self._wanted: list[K] = []
+        # Fetches submitted and not finished (queued, running, or stopping after a drop).
+        self._running = 0
         # Every fetch not yet finished, by its cancel event: close() stops them all, including one
         # whose caller was interrupted before it could keep a reference to it.
         self._live: weakref.WeakSet[threading.Event] = weakref.WeakSet()
         self._closed = False
-        # close() may come from another thread (a task being killed) while the consumer works.
-        self._lock = threading.Lock()
-        #: Answers fetched ahead now, 1 to ``max_concurrency``.
-        self.depth = 1
-        self._ready_in_a_row = 0
-        #: Most answers outstanding at once.
+        # Shared by the consumer, close() (a task being killed) and the pool's threads, whose
+        # finished fetches start the next ones; re-entrant because a future that is already done
+        # (or cancelled) runs its callback at once, in the thread that holds the lock.
+        self._lock = threading.RLock()
+        #: Most answers outstanding at once, and most fetches submitted and not finished at once.
         self.peak = 0
+        self.peak_running = 0
         #: Fetches submitted, and those dropped because the consumer no longer expected them.
         self.submitted = 0
         self.dropped = 0
@@ -91,22 +90,19 @@ class PagePrefetcher(Generic[K, T]):
         """
         Say what the consumer expects to :meth:`get` next, in order, starting with the very next one.
 
-        Outstanding fetches not among the first ``max_concurrency`` keys are dropped; those
-        keys not yet fetched are submitted in order while fewer than :attr:`depth` are outstanding.
+        Outstanding fetches not among the first :attr:`lookahead` keys are dropped; those keys
+        not yet fetched are submitted in order, within the bounds, now and whenever a fetch ends.
 
-        :param keys: the expected keys, nearest first (only the first ``max_concurrency`` are read).
+        :param keys: the expected keys, nearest first (only the first :attr:`lookahead` are read).
         """
-        wanted = list(itertools.islice(keys, self.max_concurrency))
+        wanted = list(itertools.islice(keys, self.lookahead))
         keep = set(wanted)
         with self._lock:
+            # First: a fetch a drop ends at once starts the next one, which must be one of these.
+            self._wanted = wanted
             for key in [key for key in self._outstanding if key not in keep]:
                 self._drop(key)
-            for key in wanted:
-                if len(self._outstanding) >= self.depth:
-                    break
-                if key not in self._outstanding:
-                    self._outstanding[key] = self._submit(key)
-            self.peak = max(self.peak, len(self._outstanding))
+            self._fill()
 
     def get(self, key: K) -> T:
         """
@@ -116,12 +112,13 @@ class PagePrefetcher(Generic[K, T]):
         """
         with self._lock:
             entry = self._outstanding.pop(key, None)
-            fetched_ahead = entry is not None
+            if key in self._wanted:
+                self._wanted.remove(key)
             if entry is None:
                 entry = self._submit(key)
+            else:
+                self._fill()  # one fewer held: room for another
         try:
-            if fetched_ahead:
-                self._adapt(ready=entry[0].done())
             return entry[0].result()
         except BaseException:
             # Interrupted here (a task timeout, SIGTERM): stop the fetch at once rather than
@@ -129,28 +126,35 @@ class PagePrefetcher(Generic[K, T]):
             entry[1].set()
             raise
 
-    def _adapt(self, *, ready: bool) -> None:
-        """Twice as far ahead after a wait; one fewer after answers were ready several times in a row."""
-        if not ready:
-            self._ready_in_a_row = 0
-            self.depth = min(self.depth * 2, self.max_concurrency)
-            return
-        self._ready_in_a_row += 1
-        if self._ready_in_a_row >= READY_IN_A_ROW:
-            self._ready_in_a_row = 0
-            self.depth = max(self.depth - 1, 1)
-
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._wanted = []
             for key in list(self._outstanding):
                 self._drop(key)
             for cancelled in list(self._live):
                 cancelled.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _fill(self) -> None:
+        """Submit the nearest expected keys not yet outstanding, within both bounds (under the lock)."""
+        if self._closed:
+            return
+        for key in self._wanted:
+            if self._running >= self.max_concurrency or len(self._outstanding) >= self.lookahead:
+                break
+            if key not in self._outstanding:
+                self._outstanding[key] = self._submit(key)
+        self.peak = max(self.peak, len(self._outstanding))
+
+    def _finished(self, _future: Future[T]) -> None:
+        """A fetch ended (answered, failed, cancelled or stopped): start the next expected one."""
+        with self._lock:
+            self._running -= 1
+            self._fill()
 
     def _submit(self, key: K) -> tuple[Future[T], threading.Event]:
         if self._closed:
@@ -159,7 +163,11 @@ class PagePrefetcher(Generic[K, T]):
         # Known to close() before the fetch exists: nothing can interrupt in between.
         self._live.add(cancelled)
         self.submitted += 1
-        return self._pool.submit(self._fetch, key, cancelled), cancelled
+        self._running += 1
+        self.peak_running = max(self.peak_running, self._running)
+        future = self._pool.submit(self._fetch, key, cancelled)
+        future.add_done_callback(self._finished)
+        return future, cancelled
 
     def _drop(self, key: K) -> None:
         future, cancelled = self._outstanding.pop(key)  # under self._lock

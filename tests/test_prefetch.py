@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bsg_provider.prefetch import READY_IN_A_ROW, FetchCancelled, PagePrefetcher
+from bsg_provider.prefetch import FetchCancelled, PagePrefetcher
 
 
 class GatedFetch:
@@ -43,20 +43,9 @@ class GatedFetch:
                 self.running -= 1
 
 
-def deep(prefetcher):
-    """The prefetcher as after its consumer waited enough: fetching ``max_concurrency`` ahead."""
-    prefetcher.depth = prefetcher.max_concurrency
-    return prefetcher
-
-
-def settle(prefetcher, key):
-    """Wait until the fetch of ``key`` (fetched ahead) has its answer, so get() finds it ready."""
-    prefetcher._outstanding[key][0].exception()
-
-
 def test_answers_come_in_the_order_asked_whatever_order_they_finish_in():
     fetch = GatedFetch()
-    prefetcher = deep(PagePrefetcher(fetch, 4))
+    prefetcher = PagePrefetcher(fetch, 4)
     try:
         prefetcher.ahead([1, 2, 3, 4])
         for key in (4, 3, 2, 1):  # the last one answers first
@@ -67,27 +56,63 @@ def test_answers_come_in_the_order_asked_whatever_order_they_finish_in():
     assert prefetcher.submitted == 4 and prefetcher.dropped == 0
 
 
-def test_never_more_than_max_concurrency_fetched_or_held():
+def settled(prefetcher):
+    """Wait until no fetch is under way and every finished one has started what it would."""
+    for _ in range(2000):
+        with prefetcher._lock:
+            if prefetcher._running == 0:
+                return
+        threading.Event().wait(0.005)
+    raise AssertionError("fetches still under way after 10 s")
+
+
+def test_never_more_than_max_concurrency_fetched_nor_as_many_held():
     fetch = GatedFetch()
-    prefetcher = deep(PagePrefetcher(fetch, 3))
+    prefetcher = PagePrefetcher(fetch, 3)
     try:
-        prefetcher.ahead(range(10))
-        assert prefetcher.submitted == 3, "only the first three of ten expected keys are fetched"
-        for key in range(10):
+        prefetcher.ahead(range(20))
+        assert prefetcher.submitted == 3, "only the first three of twenty expected keys are fetched"
+        for key in range(20):
             fetch.gate(key).set()
             assert prefetcher.get(key) == f"page {key}"
-            prefetcher.ahead(range(key + 1, 10))
-            assert prefetcher.peak <= 3
-            assert prefetcher.depth <= 3
+            prefetcher.ahead(range(key + 1, 20))
+            assert prefetcher.peak <= 6 and prefetcher.peak_running <= 3
     finally:
         prefetcher.close()
     assert fetch.most_running <= 3
-    assert fetch.started == list(range(10)), "each page fetched once, in the consumer's order"
+    assert fetch.started == list(range(20)), "each page fetched once, in the consumer's order"
+
+
+def test_a_finished_fetch_starts_the_next_one_while_the_consumer_works():
+    # The consumer asks for nothing meanwhile: the pool keeps max_concurrency in flight by itself,
+    # until max_concurrency answers wait for the consumer.
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 2)
+    try:
+        prefetcher.ahead(range(10))
+        assert fetch.started == [0, 1]
+        fetch.gate(1).set()
+        for _ in range(2000):
+            if len(fetch.started) == 3:
+                break
+            threading.Event().wait(0.005)
+        assert fetch.started == [0, 1, 2], "the next key started when one fetch ended"
+        for key in range(10):
+            fetch.gate(key).set()
+        settled(prefetcher)
+        assert fetch.started == [0, 1, 2, 3], "two in flight and two held at most: four"
+        assert prefetcher.get(0) == "page 0"
+        prefetcher.ahead(range(1, 10))
+        settled(prefetcher)
+        assert fetch.started == [0, 1, 2, 3, 4], "taking one made room for one more"
+    finally:
+        prefetcher.close()
+    assert prefetcher.peak == 4 and prefetcher.peak_running == 2
 
 
 def test_keys_no_longer_expected_are_dropped_and_their_fetch_stops():
     fetch = GatedFetch()
-    prefetcher = deep(PagePrefetcher(fetch, 2))
+    prefetcher = PagePrefetcher(fetch, 2)
     try:
         prefetcher.ahead([1, 2])
         prefetcher.ahead([7, 8])  # the consumer changed its mind (a rescan, a new plan)
@@ -99,6 +124,7 @@ def test_keys_no_longer_expected_are_dropped_and_their_fetch_stops():
         prefetcher.close()
     assert prefetcher.dropped == 2
     assert sorted(fetch.cancelled) == [1, 2]
+    assert sorted(fetch.started) == [1, 2, 7, 8], "nothing fetched that was no longer expected"
 
 
 def test_an_unexpected_key_is_fetched_on_demand():
@@ -113,7 +139,7 @@ def test_an_unexpected_key_is_fetched_on_demand():
 
 def test_a_fetch_error_is_raised_when_its_key_is_asked_for_not_before():
     fetch = GatedFetch()
-    prefetcher = deep(PagePrefetcher(fetch, 2))
+    prefetcher = PagePrefetcher(fetch, 2)
     try:
         prefetcher.ahead([1, -2])
         fetch.gate(-2).set()  # the second one fails first
@@ -127,7 +153,7 @@ def test_a_fetch_error_is_raised_when_its_key_is_asked_for_not_before():
 
 def test_close_stops_every_fetch_and_leaves_no_thread():
     fetch = GatedFetch()
-    prefetcher = deep(PagePrefetcher(fetch, 4, thread_name_prefix="bsg-page-close-test"))
+    prefetcher = PagePrefetcher(fetch, 4, thread_name_prefix="bsg-page-close-test")
     prefetcher.ahead(range(6))
     prefetcher.close()  # none released: all four running fetches must stop, the queued two never run
     assert sorted(fetch.cancelled) == sorted(fetch.started)
@@ -202,73 +228,3 @@ def test_a_consumer_interrupted_while_waiting_stops_that_fetch():
     # (Waited for, not checked at once: an interrupt inside the pool's submit() can leave the
     # fetch's thread unknown to shutdown(); it is still told to stop, and stops at once.)
     assert stopped.wait(10), "the fetch ran on after its consumer was interrupted"
-
-
-def test_it_fetches_twice_as_far_ahead_after_a_wait_and_one_fewer_after_answers_were_ready():
-    prefetcher = PagePrefetcher(GatedFetch(), 5)
-    try:
-        assert prefetcher.depth == 1
-        for expected in (2, 4, 5, 5):  # never past max_concurrency
-            prefetcher._adapt(ready=False)
-            assert prefetcher.depth == expected
-        for _ in range(READY_IN_A_ROW - 1):
-            prefetcher._adapt(ready=True)
-        assert prefetcher.depth == 5
-        prefetcher._adapt(ready=False)  # a wait starts the count again
-        for _ in range(READY_IN_A_ROW - 1):
-            prefetcher._adapt(ready=True)
-        assert prefetcher.depth == 5
-        prefetcher._adapt(ready=True)
-        assert prefetcher.depth == 4
-        for _ in range(10 * READY_IN_A_ROW):
-            prefetcher._adapt(ready=True)
-        assert prefetcher.depth == 1, "never below one ahead"
-    finally:
-        prefetcher.close()
-
-
-def test_a_consumer_that_finds_its_answers_ready_keeps_one_fetch_ahead():
-    prefetcher = deep(PagePrefetcher(lambda key, cancelled: f"page {key}", 3))
-    try:
-        for key in range(4 * READY_IN_A_ROW):
-            prefetcher.ahead(range(key, key + 10))
-            settle(prefetcher, key)
-            assert prefetcher.get(key) == f"page {key}"
-        assert prefetcher.depth == 1
-        prefetcher.ahead(range(100, 110))
-        assert list(prefetcher._outstanding) == [100], "only the next one fetched ahead"
-    finally:
-        prefetcher.close()
-
-
-def test_a_consumer_that_waits_gets_max_concurrency_fetched_ahead_and_no_more():
-    # Each fetch finishes only once its consumer is waiting for it (the consumer counted the wait).
-    waits: list[bool] = []
-
-    class Recording(PagePrefetcher):
-        def _adapt(self, *, ready):
-            waits.append(not ready)
-            super()._adapt(ready=ready)
-
-    fetch = GatedFetch()
-    prefetcher = Recording(fetch, 3)
-    try:
-        for key in range(8):
-            prefetcher.ahead(range(key, key + 10))
-            asked = len(waits)
-            releaser = threading.Thread(target=release_once_asked, args=(fetch, key, waits, asked))
-            releaser.start()
-            assert prefetcher.get(key) == f"page {key}"
-            releaser.join()
-            assert len(prefetcher._outstanding) <= 3
-        assert waits == [True] * 8
-        assert prefetcher.depth == 3 and prefetcher.peak == 3
-        assert fetch.most_running <= 3
-    finally:
-        prefetcher.close()
-
-
-def release_once_asked(fetch, key, waits, asked):
-    while len(waits) == asked:  # get() has not looked at the fetch yet
-        threading.Event().wait(0.001)
-    fetch.gate(key).set()

@@ -398,7 +398,7 @@ class BsgHook(BsgBaseHook):
                 )
             else:
                 # The same page, maybe fetched ahead; the pager still takes them in this order.
-                prefetcher.ahead(self._expected_pages(pager, window, next_window, prefetcher.max_concurrency))
+                prefetcher.ahead(self._expected_pages(pager, window, next_window, prefetcher.lookahead))
                 page = prefetcher.get((window, pager.rescans, pager.request_offset))
             # The request asks for a little more than the window: keep what was created in it.
             fresh = window_filter.keep(pager.accept(page))
