@@ -126,6 +126,18 @@ class PagePrefetcher(Generic[K, T]):
             entry[1].set()
             raise
 
+    def peek(self, key: K) -> T | None:
+        """
+        The answer for ``key`` if it was fetched ahead and has arrived, without taking it; else None.
+
+        :param key: what was fetched.
+        """
+        with self._lock:
+            entry = self._outstanding.get(key)
+        if entry is None or not entry[0].done() or entry[0].cancelled() or entry[0].exception() is not None:
+            return None
+        return entry[0].result()
+
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
         with self._lock:

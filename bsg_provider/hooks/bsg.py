@@ -51,7 +51,7 @@ from bsg_provider.connection import (
     connection_fields,
     warn_if_plain_http,
 )
-from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgValidationError
+from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgPagingError, BsgValidationError
 from bsg_provider.get_provider_info import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
 from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.paging import WindowPager
@@ -398,7 +398,9 @@ class BsgHook(BsgBaseHook):
                 )
             else:
                 # The same page, maybe fetched ahead; the pager still takes them in this order.
-                prefetcher.ahead(self._expected_pages(pager, window, next_window, prefetcher.lookahead))
+                prefetcher.ahead(
+                    self._expected_pages(pager, window, next_window, prefetcher.lookahead, prefetcher.peek)
+                )
                 page = prefetcher.get((window, pager.rescans, pager.request_offset))
             # The request asks for a little more than the window: keep what was created in it.
             fresh = window_filter.keep(pager.accept(page))
@@ -416,20 +418,33 @@ class BsgHook(BsgBaseHook):
 
     @staticmethod
     def _expected_pages(
-        pager: WindowPager, window: Window, next_window: Window | None, count: int
+        pager: WindowPager,
+        window: Window,
+        next_window: Window | None,
+        count: int,
+        peek: Callable[[PageKey], Any | None] = lambda key: None,
     ) -> list[PageKey]:
         """
-        The pages the pager will ask for next; once this window's tail fits, the next window's first.
+        The pages the pager will ask for next; once this window's tail fits, the next window's
+        first, and once a window's first page is in (``peek`` gives it), the pages its total promises.
 
         A window that can still gain rows (its pages overlap) is read one page at a time: a busy
         account adds rows between any two requests, so pages answered out of order would show
         totals going back and forth, which the pager must take for drift and read again.
+
+        :param count: how many pages at most.
+        :param peek: the answer for a page fetched ahead, without taking it, or None.
         """
         if pager.overlap:
             return [(window, pager.rescans, pager.request_offset)]
         keys = [(window, pager.rescans, offset) for offset in pager.predicted_offsets(count)]
-        if pager.total is not None and len(keys) < count and next_window is not None:
-            keys.append((next_window, 0, 0))
+        if pager.total is None:
+            # Its first page may be in already, fetched while the window before was read.
+            return keys + _pages_after_first(window, pager.limit, peek(keys[0]), count - len(keys))
+        if len(keys) < count and next_window is not None:
+            first = (next_window, 0, 0)
+            keys.append(first)
+            keys += _pages_after_first(next_window, pager.limit, peek(first), count - len(keys))
         return keys
 
     def _page_fetcher(
@@ -678,3 +693,20 @@ class BsgHook(BsgBaseHook):
                 "use https unless this is a local simulator."
             )
         return True, message
+
+
+def _pages_after_first(window: Window, limit: int, first_page: Any | None, count: int) -> list[PageKey]:
+    """
+    The pages after a window's first that its pager will ask for once it takes ``first_page``
+    (at most ``count``); none before that page is in, or for a window read one page at a time.
+    """
+    if first_page is None or count < 1:
+        return []
+    trial = WindowPager(limit, overlap=window.is_live(datetime.now(timezone.utc)))
+    try:
+        trial.accept(first_page)
+    except BsgPagingError:
+        return []  # the window's own pager will say so
+    if trial.overlap or trial.rescans:
+        return []
+    return [(window, 0, offset) for offset in trial.predicted_offsets(count)]

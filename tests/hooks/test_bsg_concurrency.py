@@ -12,14 +12,18 @@ import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 import pytest
 
+from bsg_provider.api import CampaignPage
 from bsg_provider.errors import BsgConfigError
 from bsg_provider.hooks.bsg import BsgHook
+from bsg_provider.paging import WindowPager
 from bsg_provider.prefetch import FetchCancelled
 from bsg_provider.resources import campaigns_query
 from bsg_provider.simulator import BsgSimulator
+from bsg_provider.windows import plan_windows
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 
 UTC = timezone.utc
@@ -249,3 +253,50 @@ def test_a_distant_api_gets_max_concurrency_requests_in_flight(monkeypatch):
         assert hook.counters.requests == sim.count("any") == 1 + sum(
             1 for r in sim.requests if r.endpoint == "list"
         )
+
+
+def _full_page(first_id: int, total: int, limit: int = PAGE) -> CampaignPage:
+    records = [{"id": first_id + n} for n in range(limit)]
+    return CampaignPage(records=records, total=total, offset=0, limit=limit)
+
+
+def test_the_pages_expected_next_follow_each_window_whose_first_page_is_in():
+    now = datetime.now(UTC)
+    first, second = plan_windows(now - timedelta(days=200), now - timedelta(days=2), tz="UTC").windows[:2]
+    arrived: dict = {}
+    expected = partial(BsgHook._expected_pages, count=8, peek=arrived.get)
+
+    # A window before its first page: that page alone, until it is in (fetched ahead).
+    pager = WindowPager(PAGE)
+    assert expected(pager, first, second) == [(first, 0, 0)]
+    arrived[(first, 0, 0)] = _full_page(1, total=95)
+    assert expected(pager, first, second) == [(first, 0, offset) for offset in (0, 30, 60, 90)]
+
+    # Its tail fits: the next window's first page, and what that one's total promises once in.
+    pager.accept(arrived.pop((first, 0, 0)))
+    assert expected(pager, first, second) == [(first, 0, 30), (first, 0, 60), (first, 0, 90), (second, 0, 0)]
+    arrived[(second, 0, 0)] = _full_page(1000, total=200)
+    assert expected(pager, first, second) == [
+        (first, 0, 30), (first, 0, 60), (first, 0, 90), (second, 0, 0),
+        (second, 0, 30), (second, 0, 60), (second, 0, 90), (second, 0, 120),
+    ]  # fmt: skip
+    # The next window's own pager asks for the same pages once it takes that first page.
+    next_pager = WindowPager(PAGE)
+    following = [(second, 0, 30), (second, 0, 60), (second, 0, 90)]
+    assert expected(next_pager, second, None)[:4] == [(second, 0, 0), *following]
+    next_pager.accept(arrived.pop((second, 0, 0)))
+    assert expected(next_pager, second, None)[:3] == following
+
+
+def test_a_live_window_or_an_odd_first_page_is_not_guessed_past_its_first_page():
+    now = datetime.now(UTC)
+    finished, live = plan_windows(now - timedelta(days=100), now, tz="UTC").windows[-2:]
+    assert live.is_live(now) and not finished.is_live(now)
+    arrived = {(live, 0, 0): _full_page(1, total=500)}
+    pager = WindowPager(PAGE)
+    pager.accept(_full_page(1, total=60))
+    # The live window is read one page at a time, so only its first page is fetched ahead.
+    assert BsgHook._expected_pages(pager, finished, live, 8, arrived.get) == [(finished, 0, 30), (live, 0, 0)]
+    # A first page holding more than a page: its own pager will refuse it, nothing is guessed from it.
+    odd = {(finished, 0, 0): _full_page(1, total=500, limit=PAGE + 1)}
+    assert BsgHook._expected_pages(WindowPager(PAGE), finished, None, 8, odd.get) == [(finished, 0, 0)]
