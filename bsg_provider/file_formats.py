@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -175,16 +175,66 @@ class CsvEncoder:
         return self._encode_cells(self._row(campaign))
 
     def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
-        """:meth:`encode` of each record, in order: one ``writerows`` for the page."""
-        rows = self._rows
-        self._writer.writerows(self._page_rows(records))
-        encoded = [row.encode("utf-8", "backslashreplace") for row in rows]
-        rows.clear()
-        return encoded
+        """:meth:`encode` of each record, in order: the page's lines joined a column at a time."""
+        cells = self._page_rows(records)
+        lines = plain_csv_lines(cells)
+        if lines is None:
+            self._writer.writerows(cells)
+            lines = self._rows[:]
+            self._rows.clear()
+        return [line.encode("utf-8", "backslashreplace") for line in lines]
 
     def _encode_cells(self, cells: list[Any]) -> bytes:
         self._writer.writerow(cells)
         return self._rows.pop().encode("utf-8", "backslashreplace")
+
+
+def plain_csv_lines(rows: Sequence[Sequence[Any]]) -> list[str] | None:
+    """
+    The lines :class:`CsvEncoder`'s writer gives ``rows``, when no cell needs quoting; else None.
+
+    A cell needs quoting when it holds a comma, a double quote or a line break; text, whole
+    numbers and floats are written as ``str`` writes them and None as nothing, as the :mod:`csv`
+    module does. Rows of other cells, of different lengths or of one cell (where an empty one is
+    written ``""``) are left to the writer.
+
+    :param rows: the cells of each row.
+    """
+    if not rows:
+        return []
+    try:
+        columns = list(zip(*rows, strict=True))
+    except ValueError:
+        return None
+    if len(columns) < 2:
+        return None
+    texts = []
+    for column in columns:
+        kinds = set(map(type, column))
+        if kinds <= _TEXT:
+            if any(special in "".join(column) for special in _NEEDS_QUOTES):
+                return None
+            texts.append(column)
+        elif kinds <= _NUMBERS:
+            texts.append(list(map(str, column)))
+        elif kinds <= _NUMBERS_OR_NONE:
+            texts.append(["" if value is None else str(value) for value in column])
+        elif kinds <= _TEXT_OR_NONE:
+            text = ["" if value is None else value for value in column]
+            if any(special in "".join(text) for special in _NEEDS_QUOTES):
+                return None
+            texts.append(text)
+        else:
+            return None
+    return [line + "\n" for line in map(",".join, zip(*texts, strict=True))]
+
+
+_TEXT = frozenset({str})
+_TEXT_OR_NONE = frozenset({str, type(None)})
+_NUMBERS = frozenset({int, float})
+_NUMBERS_OR_NONE = frozenset({int, float, type(None)})
+#: What makes the csv module quote a cell with CsvEncoder's dialect (delimiter, quote, line ends).
+_NEEDS_QUOTES = (",", '"', "\n", "\r")
 
 
 class _Collector:

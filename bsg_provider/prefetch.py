@@ -11,8 +11,9 @@ own order.
 
 A fetch that finishes starts the next expected one at once, from its own thread: the
 consumer's work on a page (encoding, writing) never leaves a request slot idle, so against a
-distant API all ``max_concurrency`` requests stay in flight, not only those the consumer
-happened to ask for before it went to work.
+distant API all ``max_concurrency`` requests stay in flight. How many answers it keeps
+outstanding adapts to what the consumer meets (:meth:`PagePrefetcher._adapt`): more after it
+waited, fewer while answers wait for it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from typing import Generic, TypeVar
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
+#: Answers the consumer finds ready in a row before one fewer is kept outstanding.
+READY_IN_A_ROW = 4
+
 
 class FetchCancelled(Exception):
     """
@@ -41,10 +45,10 @@ class PagePrefetcher(Generic[K, T]):
     Fetch what an in-order consumer will ask for next: ``max_concurrency`` at a time, and as many held.
 
     Bounds, whatever the consumer does: at most ``max_concurrency`` fetches run at once (the
-    pool has that many threads), and at most :attr:`lookahead` (twice ``max_concurrency``)
-    answers are outstanding, in flight or held for the consumer, plus the one :meth:`get` is
-    handing over. For pages of ``page_size`` records that is ``2 * max_concurrency`` pages in
-    memory, however large the extraction.
+    pool has that many threads), and at most :attr:`depth` answers are outstanding, in flight
+    or held for the consumer, plus the one :meth:`get` is handing over; :attr:`depth` moves
+    between 1 and :attr:`lookahead` (twice ``max_concurrency``). For pages of ``page_size``
+    records that is at most ``2 * max_concurrency`` pages in memory, however large the extraction.
 
     :param fetch: ``fetch(key, cancelled)`` returns the answer for ``key``; it should stop soon
         (raising :class:`FetchCancelled`) once the event ``cancelled`` is set.
@@ -79,6 +83,9 @@ class PagePrefetcher(Generic[K, T]):
         # finished fetches start the next ones; re-entrant because a future that is already done
         # (or cancelled) runs its callback at once, in the thread that holds the lock.
         self._lock = threading.RLock()
+        #: Answers kept outstanding now, 1 to :attr:`lookahead`: see :meth:`_adapt`.
+        self.depth = max_concurrency
+        self._ready_in_a_row = 0
         #: Most answers outstanding at once, and most fetches submitted and not finished at once.
         self.peak = 0
         self.peak_running = 0
@@ -117,6 +124,7 @@ class PagePrefetcher(Generic[K, T]):
             if entry is None:
                 entry = self._submit(key)
             else:
+                self._adapt(ready=entry[0].done())
                 self._fill()  # one fewer held: room for another
         try:
             return entry[0].result()
@@ -151,12 +159,31 @@ class PagePrefetcher(Generic[K, T]):
                 cancelled.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def _adapt(self, *, ready: bool) -> None:
+        """
+        Keep twice as many answers outstanding after the consumer waited for one, and one fewer
+        after it found :data:`READY_IN_A_ROW` ready in a row (under the lock).
+
+        Against a distant API the consumer waits, and the pool keeps ``max_concurrency`` requests
+        in flight with as many answers held for bursts. Against one that answers at once, answers
+        wait for the consumer: a fetch or two ahead keep it busy, and fewer pages are held and
+        fewer threads compete with it for the interpreter.
+        """
+        if not ready:
+            self._ready_in_a_row = 0
+            self.depth = min(self.depth * 2, self.lookahead)
+            return
+        self._ready_in_a_row += 1
+        if self._ready_in_a_row >= READY_IN_A_ROW:
+            self._ready_in_a_row = 0
+            self.depth = max(self.depth - 1, 1)
+
     def _fill(self) -> None:
-        """Submit the nearest expected keys not yet outstanding, within both bounds (under the lock)."""
+        """Submit the nearest expected keys not yet outstanding, within the bounds (under the lock)."""
         if self._closed:
             return
         for key in self._wanted:
-            if self._running >= self.max_concurrency or len(self._outstanding) >= self.lookahead:
+            if self._running >= self.max_concurrency or len(self._outstanding) >= self.depth:
                 break
             if key not in self._outstanding:
                 self._outstanding[key] = self._submit(key)

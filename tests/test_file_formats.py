@@ -15,9 +15,11 @@ from bsg_provider.file_formats import (
     CsvEncoder,
     JsonLinesEncoder,
     OutputFormat,
+    _Collector,
     check_compression_level,
     compressed,
     make_encoder,
+    plain_csv_lines,
     resolve_format,
 )
 from bsg_provider.records import CSV_COLUMNS, RecordShaper
@@ -262,3 +264,42 @@ def test_a_bad_timestamp_in_a_usual_page_is_named_as_record_by_record(encoder_ty
     page = [{**CAMPAIGN, "id": 1}, {**CAMPAIGN, "id": 2, "finished_at": "2024-13-01 00:00:00"}]
     with pytest.raises(BsgMalformedResponseError, match=r"^Campaign 2 has finished_at '2024-13-01 00:00:00'"):
         encoder_type(RecordShaper()).encode_page(page)
+
+
+#: Cells around what the csv module quotes or writes its own way.
+CSV_CELLS = st.one_of(
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.text(alphabet=st.sampled_from(list('ab ,"\r\n\t\'é\ud800;')), max_size=6),
+    st.sampled_from(["", " ", "2024-04-03T12:14:49+00:00", "Ветклиника"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(st.lists(CSV_CELLS, min_size=1, max_size=4), max_size=5),
+    width=st.integers(1, 4),
+    ragged=st.booleans(),
+)
+def test_plain_csv_lines_are_what_the_csv_writer_writes(rows, width, ragged):
+    # Same-length rows are joined a column at a time when no cell needs quoting; the writer's
+    # lines are the reference, and anything it would write differently is left to it (None).
+    if not ragged:
+        rows = [(row * width)[:width] for row in rows]
+    lines = plain_csv_lines(rows)
+    written: list[str] = []
+    writer = csv.writer(_Collector(written.append), lineterminator="\n")
+    writer.writerows(rows)
+    if lines is not None:
+        assert lines == written
+    else:
+        assert rows, "an empty page is all plain"
+
+
+def test_a_usual_page_of_campaigns_is_written_without_the_csv_writer():
+    page = [{**CAMPAIGN, "id": n, "name": f"Promo {n}", "finished_at": None} for n in range(1, 20)]
+    encoder = CsvEncoder(RecordShaper())
+    assert plain_csv_lines(RecordShaper().csv_rows(page)) is not None
+    assert encoder.encode_page(page) == [encoder.encode(campaign) for campaign in page]

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from bsg_provider.prefetch import FetchCancelled, PagePrefetcher
+from bsg_provider.prefetch import READY_IN_A_ROW, FetchCancelled, PagePrefetcher
 
 
 class GatedFetch:
@@ -88,6 +88,7 @@ def test_a_finished_fetch_starts_the_next_one_while_the_consumer_works():
     # until max_concurrency answers wait for the consumer.
     fetch = GatedFetch()
     prefetcher = PagePrefetcher(fetch, 2)
+    prefetcher.depth = prefetcher.lookahead  # as after the consumer waited (see the tests below)
     try:
         prefetcher.ahead(range(10))
         assert fetch.started == [0, 1]
@@ -228,3 +229,74 @@ def test_a_consumer_interrupted_while_waiting_stops_that_fetch():
     # (Waited for, not checked at once: an interrupt inside the pool's submit() can leave the
     # fetch's thread unknown to shutdown(); it is still told to stop, and stops at once.)
     assert stopped.wait(10), "the fetch ran on after its consumer was interrupted"
+
+
+def test_twice_as_many_are_kept_outstanding_after_a_wait_and_one_fewer_after_answers_were_ready():
+    prefetcher = PagePrefetcher(GatedFetch(), 3)
+    try:
+        assert prefetcher.depth == 3 and prefetcher.lookahead == 6
+        prefetcher._adapt(ready=False)
+        assert prefetcher.depth == 6
+        prefetcher._adapt(ready=False)
+        assert prefetcher.depth == 6, "never past lookahead"
+        for _ in range(READY_IN_A_ROW - 1):
+            prefetcher._adapt(ready=True)
+        prefetcher._adapt(ready=False)  # a wait starts the count again
+        for _ in range(READY_IN_A_ROW - 1):
+            prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 6
+        prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 5
+        for _ in range(10 * READY_IN_A_ROW):
+            prefetcher._adapt(ready=True)
+        assert prefetcher.depth == 1, "never below one"
+        prefetcher._adapt(ready=False)
+        assert prefetcher.depth == 2
+    finally:
+        prefetcher.close()
+
+
+def test_a_consumer_that_finds_its_answers_ready_keeps_one_fetch_ahead():
+    prefetcher = PagePrefetcher(lambda key, cancelled: f"page {key}", 3)
+    try:
+        for key in range(4 * READY_IN_A_ROW):
+            prefetcher.ahead(range(key, key + 10))
+            settled(prefetcher)  # every fetch ahead has its answer
+            assert prefetcher.get(key) == f"page {key}"
+        assert prefetcher.depth == 1
+        prefetcher.ahead(range(100, 110))
+        assert list(prefetcher._outstanding) == [100], "only the next one fetched ahead"
+    finally:
+        prefetcher.close()
+
+
+def test_a_consumer_that_waits_gets_max_concurrency_in_flight_and_room_for_as_many_held():
+    # Each fetch may finish only once its consumer is waiting for it (the consumer counted the wait).
+    waits: list[bool] = []
+
+    class Recording(PagePrefetcher):
+        def _adapt(self, *, ready):
+            waits.append(not ready)
+            super()._adapt(ready=ready)
+
+    fetch = GatedFetch()
+    prefetcher = Recording(fetch, 2)
+    try:
+        for key in range(6):
+            prefetcher.ahead(range(key, key + 10))
+            asked = len(waits)
+            releaser = threading.Thread(target=release_once_asked, args=(fetch, key, waits, asked))
+            releaser.start()
+            assert prefetcher.get(key) == f"page {key}"
+            releaser.join()
+        assert waits[1:] == [True] * 5  # the first one was fetched on demand or ahead, either way waited
+        assert prefetcher.depth == 4, "room for two held besides the two in flight"
+        assert fetch.most_running == 2 and prefetcher.peak_running == 2 and prefetcher.peak == 2
+    finally:
+        prefetcher.close()
+
+
+def release_once_asked(fetch, key, waits, asked):
+    while len(waits) == asked:  # get() has not looked at the fetch yet
+        threading.Event().wait(0.001)
+    fetch.gate(key).set()
