@@ -122,7 +122,7 @@ class PagePrefetcher(Generic[K, T]):
             if key in self._wanted:
                 self._wanted.remove(key)
             if entry is None:
-                entry = self._submit(key)
+                entry = self._submit(key, keep=False)
             else:
                 self._adapt(ready=entry[0].done())
                 self._fill()  # one fewer held: room for another
@@ -186,7 +186,7 @@ class PagePrefetcher(Generic[K, T]):
             if self._running >= self.max_concurrency or len(self._outstanding) >= self.depth:
                 break
             if key not in self._outstanding:
-                self._outstanding[key] = self._submit(key)
+                self._submit(key, keep=True)
         self.peak = max(self.peak, len(self._outstanding))
 
     def _finished(self, _future: Future[T]) -> None:
@@ -195,7 +195,8 @@ class PagePrefetcher(Generic[K, T]):
             self._running -= 1
             self._fill()
 
-    def _submit(self, key: K) -> tuple[Future[T], threading.Event]:
+    def _submit(self, key: K, *, keep: bool) -> tuple[Future[T], threading.Event]:
+        """Start fetching ``key`` (under the lock); ``keep`` it among the outstanding ones."""
         if self._closed:
             raise RuntimeError("PagePrefetcher used after close()")
         cancelled = threading.Event()
@@ -204,9 +205,13 @@ class PagePrefetcher(Generic[K, T]):
         self.submitted += 1
         self._running += 1
         self.peak_running = max(self.peak_running, self._running)
-        future = self._pool.submit(self._fetch, key, cancelled)
-        future.add_done_callback(self._finished)
-        return future, cancelled
+        entry = self._pool.submit(self._fetch, key, cancelled), cancelled
+        if keep:
+            self._outstanding[key] = entry
+        # Last: a fetch already done runs _finished here and now, whose _fill must find this
+        # key outstanding, or it would fetch it a second time.
+        entry[0].add_done_callback(self._finished)
+        return entry
 
     def _drop(self, key: K) -> None:
         future, cancelled = self._outstanding.pop(key)  # under self._lock

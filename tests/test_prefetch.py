@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -300,3 +301,33 @@ def release_once_asked(fetch, key, waits, asked):
     while len(waits) == asked:  # get() has not looked at the fetch yet
         threading.Event().wait(0.001)
     fetch.gate(key).set()
+
+
+class InlinePool:
+    """An executor that runs each fetch at once, in the submitting thread: every future is done
+    before its callback is added, as a very fast fetch's can be."""
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def test_a_fetch_done_before_its_callback_is_added_is_not_fetched_again():
+    # The callback of a future that is already done runs at once and starts the next fetches:
+    # the key just submitted must already count as outstanding then.
+    fetched: list[int] = []
+
+    def fetch(key, cancelled):
+        fetched.append(key)
+        return f"page {key}"
+
+    prefetcher = PagePrefetcher(fetch, 4)
+    prefetcher._pool = InlinePool()
+    prefetcher.ahead(range(6))
+    assert [prefetcher.get(key) for key in range(6)] == [f"page {key}" for key in range(6)]
+    prefetcher.close()
+    assert fetched == list(range(6)), "each page fetched once"

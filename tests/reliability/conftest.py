@@ -34,23 +34,26 @@ def possible_requests(skip: int, concurrency: int, requests: int) -> range:
     simulator sees as its ``skip``-th (0-based), when no request before it failed.
 
     One at a time, it is request ``skip`` itself. With ``concurrency`` in flight the hook sends
-    requests in the sequential order but request ``k`` only once request ``k - concurrency``
-    was answered and consumed, so the simulator may see them in another order, within
-    ``concurrency - 1`` places either way.
+    requests in the sequential order, but request ``k`` only once request ``k - 2 x concurrency``
+    was answered and consumed (at most that many pages in flight or held:
+    :class:`~bsg_provider.prefetch.PagePrefetcher`), so the simulator may see them in another
+    order, within ``2 x concurrency - 1`` places either way.
 
     :param skip: how many requests the simulator let pass first.
     :param concurrency: the hook's ``max_concurrency``.
     :param requests: requests of a clean run.
     """
-    return range(max(0, skip - concurrency + 1), min(requests, skip + concurrency))
+    places = 0 if concurrency == 1 else 2 * concurrency - 1
+    return range(max(0, skip - places), min(requests, skip + places + 1))
 
 
 def faulted_fetches(concurrency: int) -> int:
     """
-    Page fetches that can meet a fault which never clears: those outstanding when it starts,
-    and one more for each page answered before it and consumed after it (2 x concurrency - 1).
+    Page fetches that can meet a fault which never clears: the first page it fails and those
+    after it, up to the ``2 x concurrency`` pages that can be outstanding (in flight or held)
+    while the consumer waits for that first one; one page at a time, that page alone.
     """
-    return 2 * concurrency - 1
+    return 1 if concurrency == 1 else 2 * concurrency
 
 
 def assert_requests_until_failure(count: int, skip: int, attempts: int, concurrency: int) -> None:
