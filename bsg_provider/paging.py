@@ -158,16 +158,27 @@ class WindowPager:
         return fresh
 
     def _fresh(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        fresh = self._fresh_usual_page(records)
+        return self._fresh_one_by_one(records) if fresh is None else fresh
+
+    def _fresh_usual_page(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+        """
+        :meth:`_fresh_one_by_one` for the usual page, in C-level passes: ascending ids past every
+        one passed on (the pass's last id is one of them), so each is new and in id order. None
+        for any other page.
+        """
+        emitted = self._emitted
+        ids = list(map(_ID, records))
+        if not ids or (emitted and ids[0] <= emitted[-1]) or not all(map(operator.lt, ids, ids[1:])):
+            return None
+        emitted.extend(ids)
+        self._pass_rows += len(ids)
+        self._pass_last_id = ids[-1]
+        return list(records)
+
+    def _fresh_one_by_one(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         emitted = self._emitted
         last = self._pass_last_id
-        ids = list(map(_ID, records))
-        if ids and (not emitted or ids[0] > emitted[-1]) and all(map(operator.lt, ids, ids[1:])):
-            # The usual page: ascending ids past every one passed on (the pass's last id is one of
-            # them), so each is new and in id order.
-            emitted.extend(ids)
-            self._pass_rows += len(ids)
-            self._pass_last_id = ids[-1]
-            return list(records)
         fresh: list[dict[str, Any]] = []
         for record in records:
             campaign_id = record["id"]

@@ -175,14 +175,18 @@ class WindowFilter:
             if not {value, None}.issuperset(map(dict.get, records, repeat(name))):
                 return None
         created = list(map(dict.get, records, repeat("created_at")))
+        if not _ONLY_STRINGS(map(type, created)):
+            return None
+        earliest, latest = min(created), max(created)
         if (
-            not _ONLY_STRINGS(map(type, created))
-            or not _ONLY_19.issuperset(map(len, created))
+            not _ONLY_19.issuperset(map(len, created))
             or not all(map(operator.eq, map(_SEPARATOR, created), repeat(" ")))
-            or min(created) < text[0]
-            or max(created) > text[1]
+            or earliest < text[0]
+            or latest > text[1]
         ):
             return None
+        if text[2] <= earliest and latest < text[3]:
+            return list(records)  # the usual page, inside the window
         kept = [record for record, value in zip(records, created, strict=True) if text[2] <= value < text[3]]
         self.outside += len(records) - len(kept)
         return kept
