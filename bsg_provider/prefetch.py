@@ -11,9 +11,9 @@ own order.
 
 A fetch that finishes starts the next expected one at once, from its own thread: the
 consumer's work on a page (encoding, writing) never leaves a request slot idle, so against a
-distant API all ``max_concurrency`` requests stay in flight. How many answers it keeps
-outstanding adapts to what the consumer meets (:meth:`PagePrefetcher._adapt`): more after it
-waited, fewer while answers wait for it.
+distant API, where the consumer waits for its answers, all ``max_concurrency`` requests stay
+in flight. How many answers it keeps outstanding adapts to what the consumer meets
+(:meth:`PagePrefetcher._adapt`): more after it waited, fewer while answers wait for it.
 """
 
 from __future__ import annotations
@@ -36,19 +36,22 @@ READY_IN_A_ROW = 4
 class FetchCancelled(Exception):
     """
     Raised inside a fetch whose answer is no longer wanted. The consumer sees it only when
-    :meth:`PagePrefetcher.close`, called from another thread, stops the fetch it waits for.
+    :meth:`PagePrefetcher.close`, called from another thread, stops the fetch it waits for
+    (or :class:`concurrent.futures.CancelledError`, when that fetch had not started yet).
     """
 
 
 class PagePrefetcher(Generic[K, T]):
     """
-    Fetch what an in-order consumer will ask for next: ``max_concurrency`` at a time, and as many held.
+    Fetch what an in-order consumer will ask for next: ``max_concurrency`` at a time, twice that outstanding.
 
     Bounds, whatever the consumer does: at most ``max_concurrency`` fetches run at once (the
-    pool has that many threads), and at most :attr:`depth` answers are outstanding, in flight
-    or held for the consumer, plus the one :meth:`get` is handing over; :attr:`depth` moves
-    between 1 and :attr:`lookahead` (twice ``max_concurrency``). For pages of ``page_size``
-    records that is at most ``2 * max_concurrency`` pages in memory, however large the extraction.
+    pool has that many threads), and at most :attr:`lookahead` (twice ``max_concurrency``)
+    answers are outstanding, in flight or held for the consumer, plus the one :meth:`get` is
+    handing over. For pages of ``page_size`` records that is at most ``2 * max_concurrency``
+    pages in memory, however large the extraction. Within that, new fetches start while fewer
+    than :attr:`depth` answers are outstanding (the very next expected one always may), and
+    :attr:`depth` moves between 1 and :attr:`lookahead` as :meth:`_adapt` says.
 
     :param fetch: ``fetch(key, cancelled)`` returns the answer for ``key``; it should stop soon
         (raising :class:`FetchCancelled`) once the event ``cancelled`` is set.
@@ -79,6 +82,7 @@ class PagePrefetcher(Generic[K, T]):
         # whose caller was interrupted before it could keep a reference to it.
         self._live: weakref.WeakSet[threading.Event] = weakref.WeakSet()
         self._closed = False
+        self._shut_down = threading.Event()
         # Shared by the consumer, close() (a task being killed) and the pool's threads, whose
         # finished fetches start the next ones; re-entrant because a future that is already done
         # (or cancelled) runs its callback at once, in the thread that holds the lock.
@@ -119,9 +123,12 @@ class PagePrefetcher(Generic[K, T]):
         """
         with self._lock:
             entry = self._outstanding.pop(key, None)
-            if key in self._wanted:
+            expected = key in self._wanted
+            if expected:
                 self._wanted.remove(key)
             if entry is None:
+                if expected:
+                    self._adapt(ready=False)  # it was expected, and it was not fetched ahead
                 entry = self._submit(key, keep=False)
             else:
                 self._adapt(ready=entry[0].done())
@@ -150,14 +157,21 @@ class PagePrefetcher(Generic[K, T]):
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
         with self._lock:
             if self._closed:
-                return
-            self._closed = True
+                closing = True
+            else:
+                closing = False
+                self._closed = True
+        if closing:
+            self._shut_down.wait()  # another caller is shutting the pool down
+            return
+        with self._lock:
             self._wanted = []
             for key in list(self._outstanding):
                 self._drop(key)
             for cancelled in list(self._live):
                 cancelled.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._shut_down.set()
 
     def _adapt(self, *, ready: bool) -> None:
         """
@@ -182,8 +196,13 @@ class PagePrefetcher(Generic[K, T]):
         """Submit the nearest expected keys not yet outstanding, within the bounds (under the lock)."""
         if self._closed:
             return
-        for key in self._wanted:
-            if self._running >= self.max_concurrency or len(self._outstanding) >= self.depth:
+        for index, key in enumerate(self._wanted):
+            outstanding = len(self._outstanding)
+            if self._running >= self.max_concurrency or outstanding >= self.lookahead:
+                break
+            # The very next key even beyond depth: answers held for later ones (the next window's
+            # pages, say, while this one is read again) must not make the consumer fetch on demand.
+            if outstanding >= self.depth and index > 0:
                 break
             if key not in self._outstanding:
                 self._submit(key, keep=True)
@@ -202,10 +221,14 @@ class PagePrefetcher(Generic[K, T]):
         cancelled = threading.Event()
         # Known to close() before the fetch exists: nothing can interrupt in between.
         self._live.add(cancelled)
+        try:
+            entry = self._pool.submit(self._fetch, key, cancelled), cancelled
+        except BaseException:
+            cancelled.set()
+            raise
         self.submitted += 1
         self._running += 1
         self.peak_running = max(self.peak_running, self._running)
-        entry = self._pool.submit(self._fetch, key, cancelled), cancelled
         if keep:
             self._outstanding[key] = entry
         # Last: a fetch already done runs _finished here and now, whose _fill must find this

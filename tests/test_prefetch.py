@@ -331,3 +331,57 @@ def test_a_fetch_done_before_its_callback_is_added_is_not_fetched_again():
     assert [prefetcher.get(key) for key in range(6)] == [f"page {key}" for key in range(6)]
     prefetcher.close()
     assert fetched == list(range(6)), "each page fetched once"
+
+
+def test_answers_held_for_later_keys_leave_the_next_one_fetched_ahead():
+    # After a window is read again, pages of the next window may already be held: the re-read's
+    # next page is still fetched ahead, not on demand one at a time.
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 4)
+    try:
+        prefetcher.ahead(["later"])
+        fetch.gate("later").set()
+        settled(prefetcher)
+        prefetcher.depth = 1  # as after answers were found ready many times
+        prefetcher.ahead([1, 2, "later"])
+        assert list(prefetcher._outstanding) == ["later", 1], "the next key beyond depth, only that one"
+        fetch.gate(1).set()
+        assert prefetcher.get(1) == "page 1"
+    finally:
+        prefetcher.close()
+
+
+def test_an_expected_key_not_fetched_ahead_counts_as_a_wait():
+    fetch = GatedFetch()
+    prefetcher = PagePrefetcher(fetch, 1)
+    try:
+        prefetcher.ahead(["later"])  # its fetch runs on the only thread, and goes on running
+        prefetcher.ahead([0, "later"])  # no thread left for 0: the consumer asks for it unfetched
+        assert 0 not in prefetcher._outstanding and prefetcher.depth == 1
+        fetch.gate("later").set()
+        fetch.gate(0).set()
+        assert prefetcher.get(0) == "page 0"
+        assert prefetcher.depth == 2
+    finally:
+        prefetcher.close()
+
+
+def test_a_second_close_waits_for_the_first():
+    started = threading.Event()
+
+    def fetch(key, cancelled):
+        started.set()
+        cancelled.wait(30)
+        threading.Event().wait(0.2)  # stops, slowly
+        raise FetchCancelled
+
+    prefetcher = PagePrefetcher(fetch, 1, thread_name_prefix="bsg-page-close-twice")
+    prefetcher.ahead([1])
+    started.wait(10)
+    first = threading.Thread(target=prefetcher.close)
+    first.start()
+    while not prefetcher._closed:
+        threading.Event().wait(0.001)
+    prefetcher.close()  # returns only once the pool is down
+    assert not [t for t in threading.enumerate() if t.name.startswith("bsg-page-close-twice")]
+    first.join(10)

@@ -528,7 +528,7 @@ class BsgHook(BsgBaseHook):
         the records, their order, the checks and the plan and window log lines are those of
         a sequential read (a dropped page's retries still show in the log and the counters,
         and waits are summed over threads). At most :attr:`max_concurrency` requests are in
-        flight and as many pages held.
+        flight, and twice as many pages in flight or held.
         """
         window_filter = self._window_filter(query)
         progress = ExtractionProgress(self.log, plan, what=what, counters=self.counters)
