@@ -6,7 +6,7 @@ each step on them in this process (best of ``--repeat``): decoding, the page che
 pager's bookkeeping, the window's cut, JSON Lines and CSV encoding. Each step that has a
 page-at-a-time path is timed on it and on the record-by-record path it replaces (the path an
 unusual page still takes), and the ratio of the two is printed. Both give the same records
-and bytes (tests/test_file_formats.py, tests/test_window_filter.py, tests/test_paging.py).
+and bytes (tests/test_file_formats.py, tests/test_paging.py).
 
 Usage: ``.venv/bin/python benchmarks/page_stages.py [--pages 20] [--repeat 7]``
 """
@@ -89,12 +89,8 @@ def main() -> int:
         for page in pages:
             pager.accept(page)
 
-    def cut(one_by_one: bool) -> Callable[[], object]:
-        window_filter = WindowFilter(tz="UTC")
-        window_filter.window(window)
-        if one_by_one:
-            window_filter._keep_usual_page = lambda page_records, bounds: None  # type: ignore[method-assign]
-        return lambda: [window_filter.keep(page.records) for page in pages]
+    window_filter = WindowFilter(tz="UTC")
+    window_filter.window(window)
 
     shaper = RecordShaper()
     jsonl, csv_encoder = JsonLinesEncoder(shaper), CsvEncoder(shaper)
@@ -115,7 +111,11 @@ def main() -> int:
             lambda: [[check_campaign(record, "list") for record in page.records] for page in pages],
         ),
         ("pager: new records, pass count", lambda: pager_pass(False), lambda: pager_pass(True)),
-        ("cut to the window, check filters", cut(False), cut(True)),
+        (
+            "cut to the window, check filters",
+            lambda: [window_filter.keep(page.records) for page in pages],
+            None,
+        ),
         (
             "JSON Lines objects",
             lambda: [shaper.json_records(page.records) for page in pages],

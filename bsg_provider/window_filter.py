@@ -17,10 +17,8 @@ is compared as text, which orders like the instants it names.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import repeat
 from typing import Any
 
 from bsg_provider.errors import BsgAssumptionError
@@ -39,9 +37,6 @@ from bsg_provider.windows import (
 #: The command docs/api-assumptions.md tells users to run when an assumption fails.
 CHECK_API_COMMAND = "python -m bsg_provider.check_api --conn-id {conn_id}"
 _UTC = timezone.utc
-_ONLY_STRINGS = frozenset({str}).issuperset
-_ONLY_19 = frozenset({19})
-_SEPARATOR = operator.itemgetter(10)
 
 
 @dataclass(frozen=True)
@@ -130,13 +125,10 @@ class WindowFilter:
         bounds = self._bounds
         if bounds is None:
             raise RuntimeError("WindowFilter.window() must be called before keep()")
-        kept = self._keep_usual_page(records, bounds)
-        if kept is not None:
-            return kept
         expect = self._expect
         text = bounds.text
         repeated = bounds.repeated
-        kept = []
+        kept: list[dict[str, Any]] = []
         for record in records:
             for name, value in expect:
                 got = record.get(name)
@@ -160,35 +152,6 @@ class WindowFilter:
                 kept.append(record)
             else:
                 self.outside += 1
-        return kept
-
-    def _keep_usual_page(self, records: list[dict[str, Any]], bounds: _Bounds) -> list[dict[str, Any]] | None:
-        """
-        :meth:`keep` for a page of usual records, in C-level loops: each matches the filters and has a
-        plain ``created_at`` that compares as text, none in a repeated hour, none outside the request.
-        None for any other page, which :meth:`keep` then reads record by record (and raises for).
-        """
-        text = bounds.text
-        if text is None or bounds.repeated is not None or not records:
-            return None
-        for name, value in self._expect:
-            if not {value, None}.issuperset(map(dict.get, records, repeat(name))):
-                return None
-        created = list(map(dict.get, records, repeat("created_at")))
-        if not _ONLY_STRINGS(map(type, created)):
-            return None
-        earliest, latest = min(created), max(created)
-        if (
-            not _ONLY_19.issuperset(map(len, created))
-            or not all(map(operator.eq, map(_SEPARATOR, created), repeat(" ")))
-            or earliest < text[0]
-            or latest > text[1]
-        ):
-            return None
-        if text[2] <= earliest and latest < text[3]:
-            return list(records)  # the usual page, inside the window
-        kept = [record for record, value in zip(records, created, strict=True) if text[2] <= value < text[3]]
-        self.outside += len(records) - len(kept)
         return kept
 
     def _slow_keep(self, record: dict[str, Any], bounds: _Bounds) -> bool:
