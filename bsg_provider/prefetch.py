@@ -156,22 +156,21 @@ class PagePrefetcher(Generic[K, T]):
     def close(self) -> None:
         """Drop every outstanding fetch and shut the pool down, waiting for its threads to end."""
         with self._lock:
-            if self._closed:
-                closing = True
-            else:
-                closing = False
+            already = self._closed
+            if not already:
                 self._closed = True
-        if closing:
+                self._wanted = []
+                for key in list(self._outstanding):
+                    self._drop(key)
+                for cancelled in list(self._live):
+                    cancelled.set()
+        if already:
             self._shut_down.wait()  # another caller is shutting the pool down
             return
-        with self._lock:
-            self._wanted = []
-            for key in list(self._outstanding):
-                self._drop(key)
-            for cancelled in list(self._live):
-                cancelled.set()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._shut_down.set()
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            self._shut_down.set()
 
     def _adapt(self, *, ready: bool) -> None:
         """
