@@ -211,28 +211,25 @@ def plain_csv_lines(rows: Sequence[Sequence[Any]]) -> list[str] | None:
     texts = []
     for column in columns:
         kinds = set(map(type, column))
-        if kinds <= _TEXT:
-            if any(special in "".join(column) for special in _NEEDS_QUOTES):
-                return None
-            texts.append(column)
-        elif kinds <= _NUMBERS:
-            texts.append(list(map(str, column)))
-        elif kinds <= _NUMBERS_OR_NONE:
-            texts.append(["" if value is None else str(value) for value in column])
-        elif kinds <= _TEXT_OR_NONE:
-            text = ["" if value is None else value for value in column]
+        if kinds <= _TEXT_OR_NONE:
+            text = ["" if value is None else value for value in column] if _NONE in kinds else column
             if any(special in "".join(text) for special in _NEEDS_QUOTES):
                 return None
-            texts.append(text)
+        elif kinds <= _NUMBERS_OR_NONE:
+            text = (
+                ["" if value is None else str(value) for value in column]
+                if _NONE in kinds
+                else list(map(str, column))
+            )
         else:
             return None
+        texts.append(text)
     return [line + "\n" for line in map(",".join, zip(*texts, strict=True))]
 
 
-_TEXT = frozenset({str})
-_TEXT_OR_NONE = frozenset({str, type(None)})
-_NUMBERS = frozenset({int, float})
-_NUMBERS_OR_NONE = frozenset({int, float, type(None)})
+_NONE = type(None)
+_TEXT_OR_NONE = frozenset({str, _NONE})
+_NUMBERS_OR_NONE = frozenset({int, float, _NONE})
 #: What makes the csv module quote a cell with CsvEncoder's dialect (delimiter, quote, line ends).
 _NEEDS_QUOTES = (",", '"', "\n", "\r")
 

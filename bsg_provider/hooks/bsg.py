@@ -422,7 +422,7 @@ class BsgHook(BsgBaseHook):
         window: Window,
         next_window: Window | None,
         count: int,
-        peek: Callable[[PageKey], Any | None] = lambda key: None,
+        peek: Callable[[PageKey], Any | None],
     ) -> list[PageKey]:
         """
         The pages the pager will ask for next; once this window's tail fits, the next window's
