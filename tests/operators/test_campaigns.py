@@ -58,9 +58,13 @@ def past_interval(sim: BsgSimulator, days: int) -> tuple[datetime, datetime]:
 
 
 def api_instant(text: str, tz: str) -> datetime:
-    """What an API timestamp means: its own offset, else the account's timezone."""
+    """
+    What an API timestamp means (its own offset, else the account's timezone; a repeated wall
+    time its first occurrence), in UTC: Python never finds a time of a repeated hour equal to a
+    time of another zone (PEP 495), even the same instant.
+    """
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(tz))).astimezone(timezone.utc)
 
 
 # -- intervals and windows ---------------------------------------------------------------------
