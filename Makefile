@@ -1,6 +1,11 @@
-.PHONY: test demo simulator system-test bench lint clean
+.PHONY: check test demo simulator system-test bench lint clean
 
 # Everything runs from pinned virtualenvs that the scripts create on first use.
+# The contributor's loop: ruff and the whole suite on Airflow 3.3, in parallel; under 5 minutes.
+check:
+	./scripts/check.sh
+
+# The test command (README): lint, the build check, the suite on Airflow 3.3, 3.0 and the floor pins.
 test:
 	./scripts/test.sh
 

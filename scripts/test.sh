@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
-# The test command (README: `make test`): lint, then the whole suite on the newest Airflow we
-# support, on the oldest, and on the lowest versions pyproject allows (requirements/floor.txt),
-# each in its own pinned virtualenv created on first use; the floor environment also builds the
-# sdist and wheel with the lowest setuptools allowed and checks them with twine.
+# The test command (README: `make test`): lint, the package build check, then the suite in each
+# pinned virtualenv (created on first use), one pytest worker per core:
+#   - Airflow 3.3 (requirements/airflow-3.3.txt): every test;
+#   - Airflow 3.0 (requirements/airflow-3.0.txt) and the floor pins (requirements/floor.txt): the
+#     tests marked `compat`, i.e. all but those that prove nothing about a version (the
+#     simulator's own tests, the fault matrices' first and last page: tests/conftest.py says why).
+# The floor environment also builds the sdist and wheel with the lowest setuptools allowed and
+# checks them with twine. Each stage prints its wall time.
 # BSG_SKIP_OLDEST=1 skips the 3.0 run, BSG_SKIP_FLOOR=1 the floor run and the package check.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/venv.sh
 
+started=$SECONDS
+stage_started=$SECONDS
+stage() {  # stage NAME: announce a stage and start its clock
+  echo ">> $1"
+  stage_started=$SECONDS
+}
+took() {  # took NAME: the wall time since the last stage began
+  echo "   ($1: $((SECONDS - stage_started)) s)"
+}
+pytest_in() {  # pytest_in VENV [ARGS...]: the suite on that environment, one worker per core
+  local venv=$1
+  shift
+  "$venv/bin/python" -m pytest -n auto --dist worksteal "$@"
+}
+
+stage "environment .venv (Airflow 3.3)"
 ensure_venv .venv requirements/airflow-3.3.txt
-echo ">> ruff"
+took "environment"
+stage "ruff"
 .venv/bin/ruff check .
+took "ruff"
 
 if [ "${BSG_SKIP_FLOOR:-0}" != "1" ]; then
+  stage "environment .venv-floor"
   ensure_venv .venv-floor requirements/floor.txt
-  echo ">> sdist and wheel (setuptools $(.venv-floor/bin/python -c 'import setuptools; print(setuptools.__version__)'))"
+  took "environment"
+  stage "sdist and wheel (setuptools $(.venv-floor/bin/python -c 'import setuptools; print(setuptools.__version__)'))"
   dist=$(mktemp -d)
   trap 'rm -rf "$dist"' EXIT
   # The wheel is built from the sdist, so a file missing from the sdist fails here.
@@ -22,18 +46,25 @@ if [ "${BSG_SKIP_FLOOR:-0}" != "1" ]; then
     || { cat "$dist/build.log"; exit 1; }
   rm -rf build
   .venv-floor/bin/twine check --strict "$dist"/*.whl "$dist"/*.tar.gz
+  took "package"
 fi
 
-echo ">> tests on $(.venv/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-.venv/bin/python -m pytest "$@"
+stage "tests on $(.venv/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'): all"
+pytest_in .venv "$@"
+took "Airflow 3.3"
 
 if [ "${BSG_SKIP_OLDEST:-0}" != "1" ]; then
+  stage "environment .venv-airflow-3.0"
   ensure_venv .venv-airflow-3.0 requirements/airflow-3.0.txt
-  echo ">> tests on $(.venv-airflow-3.0/bin/python -c 'import airflow; print("Airflow", airflow.__version__)')"
-  .venv-airflow-3.0/bin/python -m pytest "$@"
+  took "environment"
+  stage "tests on $(.venv-airflow-3.0/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'): -m compat"
+  pytest_in .venv-airflow-3.0 -m compat "$@"
+  took "Airflow 3.0"
 fi
 
 if [ "${BSG_SKIP_FLOOR:-0}" != "1" ]; then
-  echo ">> tests on the floor versions ($(.venv-floor/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'), requirements/floor.txt)"
-  .venv-floor/bin/python -m pytest "$@"
+  stage "tests on the floor versions ($(.venv-floor/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'), requirements/floor.txt): -m compat"
+  pytest_in .venv-floor -m compat "$@"
+  took "floor"
 fi
+echo "make test: $((SECONDS - started)) s wall"

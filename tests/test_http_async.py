@@ -102,7 +102,7 @@ async def test_a_cancelled_request_gives_its_connection_back(simulator):
         simulator.inject("delay", endpoint="get", delay=1.0)
         slow = asyncio.create_task(_get(client, simulator.url, "/api/campaigns/1", token))
         while simulator.count("get") < 1:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # polls what the simulator saw
         slow.cancel()
         with pytest.raises(asyncio.CancelledError):
             await slow

@@ -378,7 +378,8 @@ class BsgSimulator(MessagesGroundTruth):
         self.port = self._server.server_port
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            # A short poll keeps stop() prompt: shutdown() waits for the loop to look again.
+            kwargs={"poll_interval": 0.01},
             name="bsg-simulator",
             daemon=True,
         )

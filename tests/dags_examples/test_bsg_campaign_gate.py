@@ -39,7 +39,7 @@ def finish_after_first_poll(sim, campaign_id: int, status: str) -> threading.Thr
     def finish() -> None:
         deadline = time.monotonic() + 60
         while sim.count("get") == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.05)  # polls what the simulator saw
         sim.set_status(campaign_id, status)
 
     thread = threading.Thread(target=finish, daemon=True)

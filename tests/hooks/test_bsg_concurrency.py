@@ -134,7 +134,7 @@ def test_a_fetch_dropped_during_its_login_keeps_the_token_for_the_others(monkeyp
 
         def drop_once_logging_in() -> None:
             while not sim.count("login"):
-                time.sleep(0.001)
+                time.sleep(0.001)  # polls what the simulator saw
             cancelled.set()
 
         dropper = threading.Thread(target=drop_once_logging_in)

@@ -109,6 +109,11 @@ def window_pages(sim: BsgSimulator, start: datetime, end: datetime, page_size: i
     ]
 
 
+#: Retries for a read timeout that never clears: each attempt waits :data:`SHORT_TIMEOUT` of the
+#: real clock, so the case that proves the budget ends keeps it at two attempts.
+NEVER_CLEARS_TIMEOUT_RETRIES = 1
+
+
 @pytest.fixture
 def slow_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """A connection to :func:`simulator` that gives up on an answer after :data:`SHORT_TIMEOUT`."""
@@ -122,3 +127,18 @@ def slow_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> st
     )
     monkeypatch.setenv(name, value)
     return "bsg_short_timeout"
+
+
+@pytest.fixture
+def stubborn_timeout_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Like :func:`slow_conn_id`, with :data:`NEVER_CLEARS_TIMEOUT_RETRIES` retries."""
+    name, value = bsg_connection_env(
+        "bsg_stubborn_timeout",
+        host=simulator.url,
+        api_key=simulator.api_key,
+        timeout=SHORT_TIMEOUT,
+        max_retries=NEVER_CLEARS_TIMEOUT_RETRIES,
+        retry_max_wait=0.02,
+    )
+    monkeypatch.setenv(name, value)
+    return "bsg_stubborn_timeout"

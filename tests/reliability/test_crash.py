@@ -52,7 +52,7 @@ CHILD = textwrap.dedent(
                 super().copy_to(target)
                 target.flush()
                 open(marker, "w").close()
-                time.sleep(120)
+                time.sleep(120)  # holds the child here until the test kills it
 
         extraction.RecordSpool = HeldSpool
 
@@ -95,7 +95,7 @@ def wait_for(condition: Callable[[], bool], child: subprocess.Popen, log: Path) 
     while not condition():
         assert child.poll() is None, f"the child ended early ({child.returncode}):\n{log.read_text()}"
         assert time.monotonic() < deadline, f"the child did not get there in time:\n{log.read_text()}"
-        time.sleep(0.02)
+        time.sleep(0.02)  # polls the child's progress
 
 
 def open_deleted_files(pid: int) -> list[str]:

@@ -21,6 +21,7 @@ from bsg_provider.operators.messages import BsgExtractMessagesOperator
 from bsg_provider.simulator import BsgSimulator
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 from tests.reliability.conftest import (
+    NEVER_CLEARS_TIMEOUT_RETRIES,
     SHORT_TIMEOUT,
     assert_requests_until_failure,
     assert_retries,
@@ -47,7 +48,13 @@ MESSAGE_FAULTS = {name: for_messages(fault) for name, fault in FAULTS.items()}
 def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[BsgSimulator]:
     options = {"campaigns": 3000, "seed": 7, "messages_per_campaign": 2}
     with BsgSimulator(api_key="test_message_faults", **options) as simulator:
-        for conn_id, extra in (("bsg_msg_faults", {}), ("bsg_msg_slow", {"timeout": SHORT_TIMEOUT})):
+        connections = (
+            ("bsg_msg_faults", {}),
+            ("bsg_msg_slow", {"timeout": SHORT_TIMEOUT}),
+            # A read timeout that never clears waits the real clock on every attempt: a smaller budget.
+            ("bsg_msg_stubborn", {"timeout": SHORT_TIMEOUT, "max_retries": NEVER_CLEARS_TIMEOUT_RETRIES}),
+        )
+        for conn_id, extra in connections:
             name, value = bsg_connection_env(
                 conn_id, host=simulator.url, api_key=simulator.api_key, **{**FAST_RETRY_EXTRAS, **extra}
             )
@@ -55,7 +62,7 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[BsgSimulator]:
         yield simulator
 
 
-def extract(name: str, path: Path, start: Any, end: Any) -> dict[str, Any]:
+def extract(name: str, path: Path, start: Any, end: Any, *, conn_id: str | None = None) -> dict[str, Any]:
     operator = BsgExtractMessagesOperator(
         task_id="m",
         output_path=f"file://{path}",
@@ -63,7 +70,7 @@ def extract(name: str, path: Path, start: Any, end: Any) -> dict[str, Any]:
         start=start,
         end=end,
         page_size=PAGE_SIZE,
-        bsg_conn_id="bsg_msg_slow" if name == "read_timeout" else "bsg_msg_faults",
+        bsg_conn_id=conn_id or ("bsg_msg_slow" if name == "read_timeout" else "bsg_msg_faults"),
     )
     return operator.execute({})
 
@@ -118,12 +125,13 @@ def test_a_fault_that_never_clears_fails_clearly_and_keeps_the_previous_file(sim
     target.write_bytes(PREVIOUS)
     sim.inject(fault.kind, endpoint="messages", skip=skip, times=None, **fault.options)
 
+    timeout_case = name == "read_timeout"
     with pytest.raises(fault.error, match=fault.message):
-        extract(name, target, start, end)
+        extract(name, target, start, end, conn_id="bsg_msg_stubborn" if timeout_case else None)
 
     if fault.retried:
-        attempts = FAST_RETRY_EXTRAS["max_retries"] + 1
-        assert_requests_until_failure(sim.count("messages"), skip, attempts, DEFAULT_MAX_CONCURRENCY)
+        retries = NEVER_CLEARS_TIMEOUT_RETRIES if timeout_case else FAST_RETRY_EXTRAS["max_retries"]
+        assert_requests_until_failure(sim.count("messages"), skip, retries + 1, DEFAULT_MAX_CONCURRENCY)
     assert target.read_bytes() == PREVIOUS
     assert os.listdir(out) == [FILE_NAME]
     sim.clear_faults()

@@ -39,7 +39,7 @@ class StatusFlip(threading.Thread):
                 self.sim.set_status(self.campaign_id, self.status)
                 self.reads_before = reads
                 return
-            time.sleep(0.01)
+            time.sleep(0.01)  # polls what the simulator saw
 
     def stopped_promptly(self) -> bool:
         """Whether the sensor read the campaign once (or twice, if one read was in flight) after the flip."""

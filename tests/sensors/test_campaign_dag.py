@@ -15,7 +15,7 @@ import pytest
 from airflow.providers.common.compat.sdk import DAG
 
 from bsg_provider.sensors.campaign import BsgCampaignStatusSensor
-from tests.conftest import FAST_RETRY_EXTRAS
+from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 from tests.dag_helpers import register_dag, task_states, xcom_return_value
 from tests.sensors.status_flip import reads_of
 
@@ -105,15 +105,23 @@ def test_a_list_from_an_upstream_xcom_waits_for_the_slowest(
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_an_outage_longer_than_the_retry_budget_does_not_end_the_wait(
-    airflow_db, simulator, bsg_conn_id, flip, request, capfd, mode
+    airflow_db, simulator, flip, request, capfd, monkeypatch, mode
 ):
     campaign = simulator.add_campaign(simulator.now(), status="sending")
-    budget = FAST_RETRY_EXTRAS["max_retries"] + 1
+    # A budget of two attempts keeps the outage short; it still outlasts three budgets.
+    name, value = bsg_connection_env(
+        "bsg_small_budget",
+        host=simulator.url,
+        api_key=simulator.api_key,
+        **{**FAST_RETRY_EXTRAS, "max_retries": 1},
+    )
+    monkeypatch.setenv(name, value)
+    budget = 2
     # After the first read, three retry budgets' worth of 503s, then the API recovers.
     simulator.inject("status", endpoint="get", status=503, skip=1, times=3 * budget)
     flipper = flip(campaign["id"], "done", after_reads=3 * budget + 2)
 
-    dag_run = _run(request, bsg_conn_id, campaign_id=campaign["id"], **MODES[mode])
+    dag_run = _run(request, "bsg_small_budget", campaign_id=campaign["id"], **MODES[mode])
 
     assert task_states(dag_run) == {"wait": "success"}
     assert flipper.reads_before is not None, "the sensor stopped before the outage was over"

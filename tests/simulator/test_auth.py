@@ -102,7 +102,7 @@ def test_expired_token_is_401_and_cannot_refresh() -> None:
         token = api.login()
         assert api.list().status_code == 200
         expires = _decode(token.split(".")[1])["exp"]
-        time.sleep(max(0.0, expires - time.time()) + 1.05)
+        time.sleep(max(0.0, expires - time.time()) + 1.05)  # a 1 s token, exp in whole seconds
         response = api.list()
         assert response.status_code == 401
         assert "Expired" in response.json()["message"]

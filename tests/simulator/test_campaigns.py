@@ -69,7 +69,7 @@ def test_stop_from_other_statuses_is_422(fresh_sim: BsgSimulator, fresh_client: 
 
 def test_stop_of_a_started_campaign_sets_finished_at(fresh_sim: BsgSimulator, fresh_client: Client) -> None:
     campaign = fresh_sim.add_campaign(NOW, final_status="sending", status_step_seconds=0.01)
-    time.sleep(0.05)
+    time.sleep(0.05)  # five 10 ms status steps of the campaign's own clock
     data = fresh_client.stop(campaign["id"]).json()["data"]
     assert data["real_start_at"] and data["finished_at"]
     never_started = fresh_sim.add_campaign(NOW, status="scheduled")
@@ -84,7 +84,7 @@ def _watch(sim: BsgSimulator, campaign_id: int, seconds: float) -> list[dict]:
         current = sim.campaign(campaign_id)
         if not seen or seen[-1]["status"] != current["status"]:
             seen.append(current)
-        time.sleep(0.02)
+        time.sleep(0.02)  # samples the status as it moves
     return seen
 
 

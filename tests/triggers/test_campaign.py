@@ -37,7 +37,7 @@ def _reads(sim: BsgSimulator, campaign_id: int) -> int:
 async def _set_status_after(sim: BsgSimulator, campaign_id: int, status: str, *, reads: int) -> None:
     """Move a campaign once the trigger has read it ``reads`` times: waiting is then certain."""
     while _reads(sim, campaign_id) < reads:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.005)  # polls what the simulator saw
     sim.set_status(campaign_id, status)
 
 
@@ -270,7 +270,7 @@ async def test_cancellation_stops_cleanly_and_closes_the_client(simulator, bsg_c
         warnings.simplefilter("always")
         task = asyncio.ensure_future(_events(_trigger(bsg_conn_id, campaign["id"])))
         while simulator.count("get") < 2:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # polls what the simulator saw
         assert shared_client_users() == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -282,7 +282,7 @@ async def test_cancellation_stops_cleanly_and_closes_the_client(simulator, bsg_c
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning) or "nclosed" in str(w.message)]
     gets = simulator.count("get")
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # a poll would have come by now: 0.2 s is many poll intervals
     assert simulator.count("get") == gets, "a cancelled trigger kept polling"
 
 
@@ -313,7 +313,7 @@ async def test_triggers_on_one_loop_renew_a_revoked_token_once_and_keep_their_ow
 
     async def finish() -> None:
         while min(_reads(simulator, campaign_id) for campaign_id in finishing) < 3:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # polls what the simulator saw
         for campaign_id in finishing:
             simulator.set_status(campaign_id, "done")
 
