@@ -236,7 +236,7 @@ def accepts(function: Callable[..., Any], name: str) -> bool:
 def default_concurrency() -> int:
     """The connection's ``max_concurrency`` default where this checkout has one, else 4."""
     try:
-        from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
+        from bsg_provider.client.connection import DEFAULT_MAX_CONCURRENCY
     except ImportError:  # a checkout from before concurrent paging
         return 4
     return DEFAULT_MAX_CONCURRENCY
@@ -260,7 +260,7 @@ def hook_records(setup: Setup) -> int:
 
 
 def connection_concurrency(setup: Setup) -> str:
-    from bsg_provider.connection import KNOWN_EXTRAS
+    from bsg_provider.client.connection import KNOWN_EXTRAS
 
     return (
         f"{setup.concurrency} (connection extra)" if "max_concurrency" in KNOWN_EXTRAS else "1 (unsupported)"
@@ -434,14 +434,14 @@ def measure(
             {"conn_type": "http", "host": host, "port": int(port), "schema": "http", "extra": {"timeout": 60}}
         )
         os.environ["AIRFLOW_CONN_BSG_PII_KEY"] = json.dumps({"conn_type": "generic", "password": PII_KEY})
-        from bsg_provider.connection import KNOWN_EXTRAS
+        from bsg_provider.client.connection import KNOWN_EXTRAS
 
         if "max_concurrency" in KNOWN_EXTRAS:
             env = json.loads(os.environ["AIRFLOW_CONN_BSG_BENCH"])
             env["extra"]["max_concurrency"] = args.concurrency
             os.environ["AIRFLOW_CONN_BSG_BENCH"] = json.dumps(env)
+        from bsg_provider.extraction.windows import to_api_time
         from bsg_provider.hooks.bsg import BsgHook
-        from bsg_provider.windows import to_api_time
 
         # A day before the simulator's clock: no window reaches the present, so no overlapping pages.
         end = now - timedelta(days=1)

@@ -92,8 +92,8 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         os.environ.update(connection_env("bsg_bench", url))
+        from bsg_provider.extraction.windows import to_api_time
         from bsg_provider.hooks.bsg import BsgHook
-        from bsg_provider.windows import to_api_time
 
         hook = BsgHook("bsg_bench")
         import pendulum

@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(1, str(Path(__file__).resolve().parent))
 from _simulator import API_KEY, running_simulator
 
-from bsg_provider.api import check_campaign, parse_list_page
-from bsg_provider.file_formats import CsvEncoder, JsonLinesEncoder, _Collector, plain_csv_lines
-from bsg_provider.paging import WindowPager
-from bsg_provider.records import RecordShaper
-from bsg_provider.window_filter import WindowFilter
-from bsg_provider.windows import plan_windows
+from bsg_provider.client.api import check_campaign, parse_list_page
+from bsg_provider.extraction.file_formats import CsvEncoder, JsonLinesEncoder, _Collector, plain_csv_lines
+from bsg_provider.extraction.paging import WindowPager
+from bsg_provider.extraction.records import RecordShaper
+from bsg_provider.extraction.window_filter import WindowFilter
+from bsg_provider.extraction.windows import plan_windows
 
 PAGE_SIZE = 500
 

@@ -5,54 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bsg_provider import __version__
-
-CONNECTION_UI_BEHAVIOUR: dict[str, Any] = {
-    "hidden_fields": ["schema", "port", "login"],
-    "relabeling": {"host": "Base URL", "password": "API key"},
-    "placeholders": {
-        "host": "https://one-api.bsg.world",
-        "password": "live_... or test_...",
-        "api_timezone": "UTC",
-        "timeout": "30",
-        "max_retries": "5",
-        "retry_max_wait": "60",
-        "max_requests_per_second": "",
-        "max_concurrency": "8",
-    },
-}
-
-CONNECTION_FIELDS: dict[str, Any] = {
-    "api_timezone": {
-        "label": "API timezone",
-        "description": "IANA timezone of the BSG account; timestamps and filters use it.",
-        "schema": {"type": ["string", "null"], "default": "UTC"},
-    },
-    "timeout": {
-        "label": "Timeout (seconds)",
-        "description": "Connect and read timeout of every request.",
-        "schema": {"type": ["number", "null"], "default": 30},
-    },
-    "max_retries": {
-        "label": "Max retries",
-        "description": "Retries of a request that failed transiently (429, 5xx, connection errors).",
-        "schema": {"type": ["integer", "null"], "default": 5},
-    },
-    "retry_max_wait": {
-        "label": "Max wait between retries (seconds)",
-        "description": "Upper bound of one backoff or Retry-After wait.",
-        "schema": {"type": ["number", "null"], "default": 60},
-    },
-    "max_requests_per_second": {
-        "label": "Max requests per second",
-        "description": "Optional client-side rate limit; empty for none.",
-        "schema": {"type": ["number", "null"]},
-    },
-    "max_concurrency": {
-        "label": "Max concurrent requests",
-        "description": "List requests in flight at once while paging (1 to 32); 1 reads one page at a time.",
-        "schema": {"type": ["integer", "null"], "default": 8, "minimum": 1, "maximum": 32},
-    },
-}
+from bsg_provider.hooks.connection_form import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
 
 
 def get_provider_info() -> dict[str, Any]:

@@ -141,7 +141,7 @@ class RecordingStats:
 @pytest.fixture
 def recording_stats(monkeypatch: pytest.MonkeyPatch) -> RecordingStats:
     """Route the provider's metrics to a :class:`RecordingStats`."""
-    from bsg_provider import metrics
+    from bsg_provider.hooks import metrics
 
     recorder = RecordingStats()
     monkeypatch.setattr(metrics, "Stats", recorder)

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bsg_provider import api
+from bsg_provider.client import api
 from bsg_provider.errors import (
     BsgApiError,
     BsgAuthError,

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bsg_provider.api_checks import (
+from bsg_provider.extraction.windows import add_months
+from bsg_provider.probe.checks import (
     ASSUMPTIONS,
     CANNOT_TELL,
     CONTRADICTED,
@@ -34,7 +35,6 @@ from bsg_provider.api_checks import (
     message_field_verdict,
     messages_future_verdict,
     messages_outside,
-    months_back,
     parse_stamp,
     precision_verdict,
     read_campaigns,
@@ -93,12 +93,15 @@ def test_span_anchor_separates_the_rules() -> None:
         now = datetime(2026, month, 17, 8, 30)
         anchor = span_anchor(now)
         assert anchor <= now and anchor.day == 1 and anchor.time() == datetime.min.time()
-        assert (anchor - months_back(anchor, 3)).days >= 91
+        assert (anchor - add_months(anchor, -3)).days >= 91
 
 
-def test_months_back_clamps() -> None:
-    assert months_back(datetime(2026, 5, 31), 3) == datetime(2026, 2, 28)
-    assert months_back(datetime(2026, 1, 15), 3) == datetime(2025, 10, 15)
+def test_months_back_clamp_to_the_months_last_day() -> None:
+    assert add_months(datetime(2026, 5, 31), -3) == datetime(2026, 2, 28)
+    assert add_months(datetime(2026, 1, 15), -3) == datetime(2025, 10, 15)
+    assert add_months(datetime(2024, 11, 30, 23, 59, 59), 3) == datetime(2025, 2, 28, 23, 59, 59)
+    berlin = datetime(2026, 3, 31, 12, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert add_months(berlin, -1) == datetime(2026, 2, 28, 12, tzinfo=ZoneInfo("Europe/Berlin"))
 
 
 def test_candidates() -> None:

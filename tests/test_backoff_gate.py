@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bsg_provider.backoff_gate import BackoffGate
+from bsg_provider.client.backoff_gate import BackoffGate
 
 
 class FakeClock:

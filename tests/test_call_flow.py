@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from tenacity import Retrying
 
-from bsg_provider.api import get_campaign_request, parse_campaign
-from bsg_provider.call_flow import (
+from bsg_provider.client.api import get_campaign_request, parse_campaign
+from bsg_provider.client.call_flow import (
     CallContext,
     Exclusive,
     FlowRunner,
@@ -23,7 +23,8 @@ from bsg_provider.call_flow import (
     TokenState,
     call_flow,
 )
-from bsg_provider.counters import RequestCounters
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.client.retry import retry_kwargs
 from bsg_provider.errors import (
     BsgApiError,
     BsgAuthError,
@@ -32,7 +33,6 @@ from bsg_provider.errors import (
     BsgRateLimitError,
     BsgServerError,
 )
-from bsg_provider.retry import retry_kwargs
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 LOG = logging.getLogger("test_call_flow")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.call_flow import FlowRunner
-from bsg_provider.campaign_wait import (
+from bsg_provider.client.call_flow import FlowRunner
+from bsg_provider.client.campaign_wait import (
     CampaignWait,
     Failure,
     NotFound,
@@ -18,6 +18,7 @@ from bsg_provider.campaign_wait import (
     Success,
     TimedOut,
 )
+from bsg_provider.client.statuses import CampaignIds, StatusGate
 from bsg_provider.errors import (
     BsgApiError,
     BsgAuthError,
@@ -26,7 +27,6 @@ from bsg_provider.errors import (
     BsgServerError,
     BsgTransportError,
 )
-from bsg_provider.statuses import CampaignIds, StatusGate
 
 NOW = datetime(2025, 6, 1, 12, tzinfo=timezone.utc)
 

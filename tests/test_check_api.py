@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.api_checks import ASSUMPTIONS, CANNOT_TELL, CONTRADICTED, HOLDS
-from bsg_provider.check_api import MAX_REQUESTS, ApiProbe, main
 from bsg_provider.hooks.bsg import BsgHook
+from bsg_provider.probe.checks import ASSUMPTIONS, CANNOT_TELL, CONTRADICTED, HOLDS
+from bsg_provider.probe.run import MAX_REQUESTS, ApiProbe, main
 from bsg_provider.simulator import BsgSimulator
 from tests.conftest import bsg_connection_env
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bsg_provider.connection import BsgConnectionSettings
+from bsg_provider.client.connection import BsgConnectionSettings
 from bsg_provider.errors import BsgConfigError
 
 

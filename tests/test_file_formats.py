@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
-from bsg_provider.file_formats import (
+from bsg_provider.extraction.file_formats import (
     DEFAULT_COMPRESSION_LEVEL,
     CsvEncoder,
     JsonLinesEncoder,
@@ -22,7 +22,7 @@ from bsg_provider.file_formats import (
     plain_csv_lines,
     resolve_format,
 )
-from bsg_provider.records import CSV_COLUMNS, RecordShaper
+from bsg_provider.extraction.records import CSV_COLUMNS, RecordShaper
 
 CAMPAIGN = {
     "id": 7,

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from bsg_provider.api import login_request
-from bsg_provider.http_async import AsyncHttp, HttpFailure, HttpTimeout, _proxy_applies
+from bsg_provider.client.api import login_request
+from bsg_provider.client.http_async import AsyncHttp, HttpFailure, HttpTimeout, _proxy_applies
 
 HEADERS = {"User-Agent": "test", "Accept": "application/json"}
 

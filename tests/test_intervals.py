@@ -6,7 +6,12 @@ import pendulum
 import pytest
 
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.intervals import NO_DATA_INTERVAL_MESSAGE, check_lookback, parse_bound, resolve_interval
+from bsg_provider.extraction.intervals import (
+    NO_DATA_INTERVAL_MESSAGE,
+    check_lookback,
+    parse_bound,
+    resolve_interval,
+)
 
 UTC = timezone.utc
 D1 = datetime(2024, 5, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ import hmac
 import pytest
 
 from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
-from bsg_provider.message_records import MESSAGE_FIELDS, MessageShaper, PersonalData
+from bsg_provider.extraction.message_records import MESSAGE_FIELDS, MessageShaper, PersonalData
 
 KEY = b"k" * 32
 PHONE = 998901234567891  # 15 digits: beyond a float's exact integers once scaled, and beyond 2**48
@@ -112,7 +112,7 @@ ODD_VALUES = {
 
 
 def encoded(encoder_type, shaper_: MessageShaper, page: list[dict], by_page: bool) -> list[bytes] | str:
-    from bsg_provider.file_formats import CsvEncoder, JsonLinesEncoder
+    from bsg_provider.extraction.file_formats import CsvEncoder, JsonLinesEncoder
 
     encoder = {"csv": CsvEncoder, "jsonl": JsonLinesEncoder}[encoder_type](shaper_)
     try:

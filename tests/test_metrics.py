@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bsg_provider import metrics
+from bsg_provider.hooks import metrics
 from bsg_provider.hooks.bsg import BsgHook
 
 

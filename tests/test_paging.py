@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bsg_provider.api import CampaignPage
+from bsg_provider.client.api import CampaignPage
 from bsg_provider.errors import BsgPagingError
-from bsg_provider.paging import WindowPager
+from bsg_provider.extraction.paging import WindowPager
 
 
 class Table:

@@ -7,7 +7,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from bsg_provider.prefetch import READY_IN_A_ROW, FetchCancelled, PagePrefetcher
+from bsg_provider.extraction.prefetch import READY_IN_A_ROW, FetchCancelled, PagePrefetcher
 
 
 class GatedFetch:

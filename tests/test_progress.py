@@ -3,9 +3,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from bsg_provider.counters import RequestCounters
-from bsg_provider.progress import ExtractionProgress
-from bsg_provider.windows import plan_windows
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.extraction.progress import ExtractionProgress
+from bsg_provider.extraction.windows import plan_windows
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 27, tzinfo=UTC)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bsg_provider.errors import BsgMalformedResponseError
-from bsg_provider.records import (
+from bsg_provider.extraction.records import (
     CAMPAIGN_COLUMNS,
     CSV_COLUMNS,
     RecordShaper,

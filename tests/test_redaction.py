@@ -4,8 +4,8 @@ import json
 
 import requests
 
-from bsg_provider.api import auth_headers, login_request
-from bsg_provider.redaction import Redacted, redacted
+from bsg_provider.client.api import auth_headers, login_request
+from bsg_provider.client.redaction import Redacted, redacted
 
 
 def test_a_redacted_string_is_itself_except_in_repr():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bsg_provider import api
+from bsg_provider.client import api
+from bsg_provider.client.resources import CAMPAIGNS, MESSAGES, campaigns_query, messages_query
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.resources import CAMPAIGNS, MESSAGES, campaigns_query, messages_query
 
 
 @pytest.mark.parametrize(("resource", "lo"), [(CAMPAIGNS, 30), (MESSAGES, 15)])

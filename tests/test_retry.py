@@ -5,8 +5,8 @@ import logging
 import pytest
 from tenacity import Retrying
 
+from bsg_provider.client.retry import BACKOFF_BASE_SECONDS, is_retryable, retry_kwargs, retry_wait_seconds
 from bsg_provider.errors import BsgNotFoundError, BsgServerError, BsgTransportError
-from bsg_provider.retry import BACKOFF_BASE_SECONDS, is_retryable, retry_kwargs, retry_wait_seconds
 
 
 def _server_error(retry_after=None):

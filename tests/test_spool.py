@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bsg_provider.spool import RecordSpool
+from bsg_provider.extraction.spool import RecordSpool
 
 
 def spooled(records: list[tuple[int, bytes]]) -> tuple[bytes, RecordSpool]:

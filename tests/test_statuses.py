@@ -6,9 +6,8 @@ import logging
 
 import pytest
 
-from bsg_provider.api import CAMPAIGN_STATUSES
-from bsg_provider.errors import BsgConfigError
-from bsg_provider.statuses import (
+from bsg_provider.client.api import CAMPAIGN_STATUSES
+from bsg_provider.client.statuses import (
     CampaignIds,
     Failed,
     StatusGate,
@@ -20,6 +19,7 @@ from bsg_provider.statuses import (
     parse_campaign_ids,
     unknown_status_message,
 )
+from bsg_provider.errors import BsgConfigError
 
 
 class TestParseCampaignIds:

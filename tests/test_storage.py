@@ -5,9 +5,9 @@ import os
 import pytest
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from bsg_provider import storage
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.storage import atomic_write, output_path, temporary_sibling
+from bsg_provider.extraction import storage
+from bsg_provider.extraction.storage import atomic_write, output_path, temporary_sibling
 
 
 def test_a_file_url_becomes_a_path(tmp_path):

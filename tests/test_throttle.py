@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bsg_provider.throttle import RequestThrottle
+from bsg_provider.client.throttle import RequestThrottle
 
 
 class FakeClock:

@@ -4,7 +4,7 @@ import base64
 import json
 from datetime import datetime, timedelta, timezone
 
-from bsg_provider.tokens import RENEW_MARGIN, needs_renewal, token_expiry
+from bsg_provider.client.tokens import RENEW_MARGIN, needs_renewal, token_expiry
 
 
 def _jwt(payload: dict) -> str:

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bsg_provider.errors import BsgAssumptionError
-from bsg_provider.window_filter import WindowFilter
-from bsg_provider.windows import plan_windows, wall_readings
+from bsg_provider.extraction.window_filter import WindowFilter
+from bsg_provider.extraction.windows import plan_windows, wall_readings
 
 UTC = timezone.utc
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
@@ -219,7 +219,7 @@ def _render_wall(created, zone):
 
 
 def test_a_message_of_another_campaign_than_filtered_is_an_assumption_error():
-    from bsg_provider.resources import messages_query
+    from bsg_provider.client.resources import messages_query
 
     start = datetime(2025, 5, 1, tzinfo=timezone.utc)
     plan = plan_windows(start, start + timedelta(days=1), tz="UTC", now=start + timedelta(days=9))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bsg_provider.windows import (
+from bsg_provider.extraction.windows import (
     CALENDAR_SPAN,
     MAX_FUTURE,
     ceil_to_second,

@@ -8,12 +8,12 @@ from typing import Any, TypeVar
 from airflow.providers.common.compat.sdk import BaseHook
 from tenacity import Retrying
 
-from bsg_provider import metrics
-from bsg_provider.api import ApiRequest, check_campaign_id, get_campaign_request, parse_campaign
-from bsg_provider.call_flow import CallContext, Flow, TokenState, call_flow
-from bsg_provider.connection import BsgConnectionSettings
-from bsg_provider.counters import RequestCounters
-from bsg_provider.retry import retry_kwargs
+from bsg_provider.client.api import ApiRequest, check_campaign_id, get_campaign_request, parse_campaign
+from bsg_provider.client.call_flow import CallContext, Flow, TokenState, call_flow
+from bsg_provider.client.connection import BsgConnectionSettings
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.client.retry import retry_kwargs
+from bsg_provider.hooks import metrics
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ class BsgBaseHook(BaseHook):
         retries: bool = True,
         timeout: float | None = None,
     ) -> Flow[T]:
-        """The steps of one call (:func:`bsg_provider.call_flow.call_flow`), for this hook to drive."""
+        """The steps of one call (:func:`bsg_provider.client.call_flow.call_flow`), for this hook to drive."""
         ctx = CallContext(
             api_key=settings.api_key,
             tokens=tokens,

@@ -13,8 +13,7 @@ import requests
 from airflow.providers.common.compat.sdk import mask_secret
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
-from bsg_provider import metrics
-from bsg_provider.api import (
+from bsg_provider.client.api import (
     MIN_PAGE_SIZE,
     USER_AGENT,
     ApiRequest,
@@ -32,8 +31,8 @@ from bsg_provider.api import (
     parse_list_page,
     timeout_error,
 )
-from bsg_provider.backoff_gate import BackoffGate
-from bsg_provider.call_flow import (
+from bsg_provider.client.backoff_gate import BackoffGate
+from bsg_provider.client.call_flow import (
     Exclusive,
     Flow,
     FlowRunner,
@@ -44,23 +43,24 @@ from bsg_provider.call_flow import (
     TokenState,
     read_response,
 )
-from bsg_provider.connection import (
+from bsg_provider.client.connection import (
     MAX_CONCURRENCY_LIMIT,
     BsgConnectionSettings,
     check_max_concurrency,
     connection_fields,
     warn_if_plain_http,
 )
+from bsg_provider.client.resources import CAMPAIGNS, MESSAGES, ListQuery, campaigns_query, messages_query
+from bsg_provider.client.throttle import RequestThrottle
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgPagingError, BsgValidationError
-from bsg_provider.get_provider_info import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
+from bsg_provider.extraction.paging import WindowPager
+from bsg_provider.extraction.prefetch import FetchCancelled, PagePrefetcher
+from bsg_provider.extraction.progress import ExtractionProgress
+from bsg_provider.extraction.window_filter import WindowFilter
+from bsg_provider.extraction.windows import Window, WindowPlan, plan_windows
+from bsg_provider.hooks import metrics
 from bsg_provider.hooks.base import BsgBaseHook
-from bsg_provider.paging import WindowPager
-from bsg_provider.prefetch import FetchCancelled, PagePrefetcher
-from bsg_provider.progress import ExtractionProgress
-from bsg_provider.resources import CAMPAIGNS, MESSAGES, ListQuery, campaigns_query, messages_query
-from bsg_provider.throttle import RequestThrottle
-from bsg_provider.window_filter import WindowFilter
-from bsg_provider.windows import Window, WindowPlan, plan_windows
+from bsg_provider.hooks.connection_form import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
 
 T = TypeVar("T")
 #: What the page prefetcher fetches: a window, its pass (re-reads so far) and the offset.
@@ -219,7 +219,7 @@ class BsgHook(BsgBaseHook):
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
-        :param request: built by one of :mod:`bsg_provider.api`'s ``*_request`` functions.
+        :param request: built by one of :mod:`bsg_provider.client.api`'s ``*_request`` functions.
         :param parse: reads the answer inside the retry loop, so an answer of the wrong shape is
             retried like a truncated one; its result is returned instead of the raw JSON.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
@@ -228,9 +228,9 @@ class BsgHook(BsgBaseHook):
 
     def run(self, flow: Flow[T]) -> T:
         """
-        Drive a flow of :mod:`bsg_provider.call_flow` steps over this hook's session; return its value.
+        Drive a flow of :mod:`bsg_provider.client.call_flow` steps over this hook's session; return its value.
 
-        :param flow: e.g. :meth:`campaign_flow`, or a poll of :mod:`bsg_provider.statuses`.
+        :param flow: e.g. :meth:`campaign_flow`, or a poll of :mod:`bsg_provider.client.statuses`.
         :raises BsgApiError: when the flow gives up.
         """
         return self._drive(flow, None)
@@ -361,7 +361,7 @@ class BsgHook(BsgBaseHook):
         After rows changed mid-way the window is read again, and the records it had missed
         come after later ones: order by id is not guaranteed then.
 
-        :param window: one window of a :class:`~bsg_provider.windows.WindowPlan`.
+        :param window: one window of a :class:`~bsg_provider.extraction.windows.WindowPlan`.
         :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
         :param page_size: records per request, 30..500.
         :raises BsgAssumptionError: when a page holds a campaign the request ruled out.
@@ -520,7 +520,7 @@ class BsgHook(BsgBaseHook):
         The engine both resources share: windows, pages, run-time checks, re-planning on a refused span.
 
         With :attr:`max_concurrency` above 1 the pages are fetched ahead by a
-        :class:`~bsg_provider.prefetch.PagePrefetcher`: once a window's first page gives its
+        :class:`~bsg_provider.extraction.prefetch.PagePrefetcher`: once a window's first page gives its
         total, the offsets the pager will ask for next are fetched concurrently, and the next
         window's first page while this window's tail is in flight. Pages are still handed to
         the same pager and filter in the sequential order, and a fetched-ahead page the pager
@@ -627,7 +627,7 @@ class BsgHook(BsgBaseHook):
         Every message created in ``[start, end)``, in legal windows, each once.
 
         The messages endpoint is assumed to follow the campaigns' window rules
-        (:data:`~bsg_provider.resources.MESSAGES`); the run-time checks fail the extraction
+        (:data:`~bsg_provider.client.resources.MESSAGES`); the run-time checks fail the extraction
         when an answer contradicts that.
 
         :param start: interval start, timezone-aware, included.

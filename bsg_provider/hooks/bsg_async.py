@@ -2,8 +2,8 @@
 The async hook, for code that runs on an event loop (the deferrable sensor's trigger).
 
 It drives the same call flow as :class:`~bsg_provider.hooks.bsg.BsgHook`
-(:mod:`bsg_provider.call_flow`): the same requests, answer reading, retries and token renewal;
-only the HTTP client (:mod:`bsg_provider.http_async`, on httpcore), the waiting (asyncio) and
+(:mod:`bsg_provider.client.call_flow`): the same requests, answer reading, retries and token renewal;
+only the HTTP client (:mod:`bsg_provider.client.http_async`, on httpcore), the waiting (asyncio) and
 the token's sharing differ.
 """
 
@@ -23,9 +23,8 @@ from airflow.providers.common.compat.connection import get_async_connection
 from airflow.providers.common.compat.sdk import mask_secret
 from asgiref.sync import sync_to_async
 
-from bsg_provider import call_flow as steps
-from bsg_provider import metrics
-from bsg_provider.api import (
+from bsg_provider.client import call_flow as steps
+from bsg_provider.client.api import (
     USER_AGENT,
     ApiRequest,
     auth_headers,
@@ -33,12 +32,13 @@ from bsg_provider.api import (
     connection_error,
     timeout_error,
 )
-from bsg_provider.call_flow import Flow, FlowRunner
-from bsg_provider.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
+from bsg_provider.client.call_flow import Flow, FlowRunner
+from bsg_provider.client.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
+from bsg_provider.client.http_async import AsyncHttp, HttpFailure, HttpTimeout
+from bsg_provider.client.throttle import RequestThrottle
 from bsg_provider.errors import BsgApiError
+from bsg_provider.hooks import metrics
 from bsg_provider.hooks.base import BsgBaseHook
-from bsg_provider.http_async import AsyncHttp, HttpFailure, HttpTimeout
-from bsg_provider.throttle import RequestThrottle
 
 T = TypeVar("T")
 
@@ -104,7 +104,7 @@ class BsgAsyncHook(BsgBaseHook):
     Talk to the BSG One API from an event loop: JWT login and renewal, retries, shared connections.
 
     The hooks of one connection on one event loop share its token and one HTTP client
-    (:class:`~bsg_provider.http_async.AsyncHttp`).
+    (:class:`~bsg_provider.client.http_async.AsyncHttp`).
     Call :meth:`close` (or use ``async with``) when done, so the shared client closes with its
     last user.
 
@@ -148,7 +148,7 @@ class BsgAsyncHook(BsgBaseHook):
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
-        :param request: built by one of :mod:`bsg_provider.api`'s ``*_request`` functions.
+        :param request: built by one of :mod:`bsg_provider.client.api`'s ``*_request`` functions.
         :param parse: reads the answer inside the retry loop, so an answer of the wrong shape is
             retried like a truncated one; its result is returned instead of the raw JSON.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
@@ -158,9 +158,10 @@ class BsgAsyncHook(BsgBaseHook):
 
     async def run(self, flow: Flow[T]) -> T:
         """
-        Drive a flow of :mod:`bsg_provider.call_flow` steps on this loop's shared client; return its value.
+        Drive a flow of :mod:`bsg_provider.client.call_flow` steps on this loop's shared client;
+        return its value.
 
-        :param flow: e.g. from :meth:`campaign_reader`, or a poll of :mod:`bsg_provider.statuses`.
+        :param flow: e.g. from :meth:`campaign_reader`, or a poll of :mod:`bsg_provider.client.statuses`.
         :raises BsgApiError: when the flow gives up.
         """
         runner = FlowRunner(flow)

@@ -7,16 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import ObjectStoragePath
 
-from bsg_provider.file_formats import OutputFormat, make_encoder
+from bsg_provider.client.resources import CAMPAIGNS, check_campaign_type
+from bsg_provider.extraction.file_formats import OutputFormat, make_encoder
+from bsg_provider.extraction.records import RecordShaper
 from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.operators.extraction import BsgExtractOperatorBase, lineage_names, resolved_at_runtime
-from bsg_provider.records import RecordShaper
-from bsg_provider.resources import CAMPAIGNS, check_campaign_type
 
 if TYPE_CHECKING:
-    from bsg_provider.connection import BsgConnectionSettings
-    from bsg_provider.file_formats import RecordEncoder
-    from bsg_provider.windows import WindowPlan
+    from bsg_provider.client.connection import BsgConnectionSettings
+    from bsg_provider.extraction.file_formats import RecordEncoder
+    from bsg_provider.extraction.windows import WindowPlan
 
 #: The path of the list endpoint, as the lineage input dataset's name.
 CAMPAIGNS_ENDPOINT = CAMPAIGNS.path

@@ -2,7 +2,7 @@
 What every extraction operator does, written once: interval, windows, pages, spool, atomic file, summary.
 
 :class:`BsgExtractOperatorBase` resolves the run's interval and output, drives the hook's
-pages of one resource into a :class:`~bsg_provider.spool.RecordSpool`, and moves the file
+pages of one resource into a :class:`~bsg_provider.extraction.spool.RecordSpool`, and moves the file
 into place only when complete. A subclass says which pages (:meth:`_pages`), how a record
 becomes bytes (:meth:`_shaper`) and what the lineage input is.
 """
@@ -22,9 +22,10 @@ try:
 except ImportError:  # the private module moved; XComArg is the public part of it
     from airflow.sdk import XComArg as _RuntimeValue
 
-from bsg_provider.connection import check_max_concurrency
+from bsg_provider.client.connection import check_max_concurrency
+from bsg_provider.client.resources import Resource
 from bsg_provider.errors import BsgAssumptionError, BsgConfigError
-from bsg_provider.file_formats import (
+from bsg_provider.extraction.file_formats import (
     DEFAULT_COMPRESSION_LEVEL,
     OutputFormat,
     check_compression_level,
@@ -32,19 +33,23 @@ from bsg_provider.file_formats import (
     compressed,
     resolve_format,
 )
+from bsg_provider.extraction.intervals import (
+    ExtractionInterval,
+    check_lookback,
+    parse_bound,
+    resolve_interval,
+)
+from bsg_provider.extraction.spool import RecordSpool
+from bsg_provider.extraction.storage import LOCAL_SCHEMES, atomic_write, output_path
+from bsg_provider.extraction.windows import WindowPlan
 from bsg_provider.hooks.bsg import BsgHook
-from bsg_provider.intervals import ExtractionInterval, check_lookback, parse_bound, resolve_interval
-from bsg_provider.resources import Resource
-from bsg_provider.spool import RecordSpool
-from bsg_provider.storage import LOCAL_SCHEMES, atomic_write, output_path
-from bsg_provider.windows import WindowPlan
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
     from airflow.providers.openlineage.extractors import OperatorLineage
 
-    from bsg_provider.connection import BsgConnectionSettings
-    from bsg_provider.file_formats import RecordEncoder
+    from bsg_provider.client.connection import BsgConnectionSettings
+    from bsg_provider.extraction.file_formats import RecordEncoder
 
 
 class BsgExtractOperatorBase(BaseOperator):

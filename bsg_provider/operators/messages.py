@@ -13,22 +13,27 @@ from airflow.providers.common.compat.sdk import (
     mask_secret,
 )
 
-from bsg_provider.api import check_campaign_ids
+from bsg_provider.client.api import check_campaign_ids
+from bsg_provider.client.resources import MESSAGES
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.file_formats import OutputFormat, make_encoder
+from bsg_provider.extraction.file_formats import OutputFormat, make_encoder
+from bsg_provider.extraction.intervals import ExtractionInterval, resolve_interval
+from bsg_provider.extraction.message_records import (
+    MessageShaper,
+    PersonalData,
+    check_phone_mode,
+    check_text_mode,
+)
+from bsg_provider.extraction.records import TimestampConverter
 from bsg_provider.hooks.bsg import BsgHook
-from bsg_provider.intervals import ExtractionInterval, resolve_interval
-from bsg_provider.message_records import MessageShaper, PersonalData, check_phone_mode, check_text_mode
 from bsg_provider.operators.extraction import BsgExtractOperatorBase, resolved_at_runtime
-from bsg_provider.records import TimestampConverter
-from bsg_provider.resources import MESSAGES
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-    from bsg_provider.connection import BsgConnectionSettings
-    from bsg_provider.file_formats import RecordEncoder
-    from bsg_provider.windows import WindowPlan
+    from bsg_provider.client.connection import BsgConnectionSettings
+    from bsg_provider.extraction.file_formats import RecordEncoder
+    from bsg_provider.extraction.windows import WindowPlan
 
 #: The connection whose password is the key of the phones' HMAC.
 DEFAULT_PII_KEY_CONN_ID = "bsg_pii_key"

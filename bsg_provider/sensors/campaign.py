@@ -17,18 +17,18 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from bsg_provider import metrics
-from bsg_provider.api import check_campaign_id
-from bsg_provider.campaign_wait import CampaignWait, Pending
-from bsg_provider.errors import BsgConfigError
-from bsg_provider.hooks.bsg import BsgHook
-from bsg_provider.statuses import (
+from bsg_provider.client.api import check_campaign_id
+from bsg_provider.client.campaign_wait import CampaignWait, Pending
+from bsg_provider.client.statuses import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     CampaignIds,
     StatusGate,
     parse_campaign_ids,
 )
+from bsg_provider.errors import BsgConfigError
+from bsg_provider.hooks import metrics
+from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
 
 if TYPE_CHECKING:

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from .control import parse_iso
 from .dataset import TIMESTAMP_FORMATS
 from .faults import FAULT_ENDPOINTS, FAULT_KINDS, parse_fault_spec
 from .readings import BOUNDS, FILTER_FIELDS, PRECISIONS, SPAN_RULES, parse_formats
 from .server import BsgSimulator
+from .timeutil import parse_iso
 
 _FAULT_HELP = f"""\
 fault spec: ENDPOINT:ITEM[:ITEM...], ENDPOINT one of {", ".join(FAULT_ENDPOINTS)};

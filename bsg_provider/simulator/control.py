@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .endpoints import Response, json_response, message, method_not_allowed
 from .message_api import handle_message_control
+from .timeutil import parse_iso
 
 if TYPE_CHECKING:
     from .server import BsgSimulator
@@ -47,25 +47,6 @@ _METHODS = {
     "/_simulator/messages/total": "GET",
 }
 _CAMPAIGN_METHODS = {None: "DELETE", "/status": "POST", "/created-at": "GET"}
-
-
-def parse_iso(text: str) -> datetime:
-    """An aware datetime from ISO 8601 text with an offset (``Z`` allowed).
-
-    :param text: the text; a ``+`` turned into a space by form decoding is restored.
-    """
-    candidates = [text.replace("Z", "+00:00")]
-    if " " in text.strip():
-        head, _, tail = text.strip().rpartition(" ")
-        candidates.append(f"{head}+{tail}")
-    for candidate in candidates:
-        try:
-            value = datetime.fromisoformat(candidate)
-        except ValueError:
-            continue
-        if value.utcoffset() is not None:
-            return value
-    raise ValueError(f"expected an ISO 8601 datetime with offset, got {text!r}")
 
 
 def _param(params: dict[str, str], name: str) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from .endpoints import INVALID_DATA, Response, json_response, message
 from .listing import default_window, parse_list_query
 from .messages import Block, MessageStore, State, decimal_text
-from .timeutil import floor_us, require_aware
+from .timeutil import floor_us, parse_iso, require_aware
 
 if TYPE_CHECKING:
     from .server import BsgSimulator
@@ -293,8 +293,6 @@ def handle_message_control(sim: BsgSimulator, method: str, path: str, params: Ma
     :param path: URL path without a trailing slash.
     :param params: query parameters.
     """
-    from .control import parse_iso  # control imports this module; import late to avoid a cycle
-
     campaign_raw = params.get("campaign_id")
     if campaign_raw is not None and not _ID.match(campaign_raw):
         raise ValueError("campaign_id must be an integer")

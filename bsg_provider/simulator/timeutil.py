@@ -213,3 +213,22 @@ class SimClock:
     def now(self) -> datetime:
         """Current simulated instant, aware UTC."""
         return self.anchor + timedelta(seconds=time.monotonic() - self._started)
+
+
+def parse_iso(text: str) -> datetime:
+    """An aware datetime from ISO 8601 text with an offset (``Z`` allowed).
+
+    :param text: the text; a ``+`` turned into a space by form decoding is restored.
+    """
+    candidates = [text.replace("Z", "+00:00")]
+    if " " in text.strip():
+        head, _, tail = text.strip().rpartition(" ")
+        candidates.append(f"{head}+{tail}")
+    for candidate in candidates:
+        try:
+            value = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        if value.utcoffset() is not None:
+            return value
+    raise ValueError(f"expected an ISO 8601 datetime with offset, got {text!r}")

@@ -10,12 +10,17 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from bsg_provider import metrics
-from bsg_provider.api import check_campaign_id
-from bsg_provider.campaign_wait import CampaignWait, Pending
+from bsg_provider.client.api import check_campaign_id
+from bsg_provider.client.campaign_wait import CampaignWait, Pending
+from bsg_provider.client.statuses import (
+    DEFAULT_FAILURE_STATUSES,
+    DEFAULT_TARGET_STATUSES,
+    CampaignIds,
+    StatusGate,
+)
 from bsg_provider.errors import BsgConfigError, BsgError
+from bsg_provider.hooks import metrics
 from bsg_provider.hooks.bsg_async import BsgAsyncHook
-from bsg_provider.statuses import DEFAULT_FAILURE_STATUSES, DEFAULT_TARGET_STATUSES, CampaignIds, StatusGate
 
 #: Fraction of the poll interval by which a trigger may poll early.
 POLL_JITTER = 0.1
@@ -39,7 +44,7 @@ class BsgCampaignStatusTrigger(BaseTrigger):
 
     Transient API failures (429, 5xx, timeouts, dropped connections, malformed answers) do not
     end the wait: the trigger polls on until ``deadline``. The poll is the sensor's own
-    (:class:`~bsg_provider.campaign_wait.CampaignWait`), driven by the async hook.
+    (:class:`~bsg_provider.client.campaign_wait.CampaignWait`), driven by the async hook.
 
     :param campaign_ids: the campaigns to wait for.
     :param bsg_conn_id: the ``bsg`` connection; the triggerer reads it, so no secret is serialized.

@@ -234,7 +234,7 @@ def test_client_errors_are_raised_at_once_with_the_api_message(simulator, bsg_co
 
 def test_api_validation_error_carries_field_errors(simulator, bsg_conn_id):
     hook = BsgHook(bsg_conn_id)
-    from bsg_provider.api import ApiRequest
+    from bsg_provider.client.api import ApiRequest
 
     bad = ApiRequest("list", "GET", "/api/campaigns", params={"page[limit]": "1000"})
     with pytest.raises(BsgValidationError) as info:

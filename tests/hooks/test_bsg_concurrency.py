@@ -16,14 +16,14 @@ from functools import partial
 
 import pytest
 
-from bsg_provider.api import CampaignPage
+from bsg_provider.client.api import CampaignPage
+from bsg_provider.client.resources import campaigns_query
 from bsg_provider.errors import BsgConfigError
+from bsg_provider.extraction.paging import WindowPager
+from bsg_provider.extraction.prefetch import FetchCancelled
+from bsg_provider.extraction.windows import plan_windows
 from bsg_provider.hooks.bsg import BsgHook
-from bsg_provider.paging import WindowPager
-from bsg_provider.prefetch import FetchCancelled
-from bsg_provider.resources import campaigns_query
 from bsg_provider.simulator import BsgSimulator
-from bsg_provider.windows import plan_windows
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 
 UTC = timezone.utc

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from bsg_provider.errors import BsgConfigError, BsgNotFoundError
+from bsg_provider.extraction.windows import ceil_to_second
 from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.simulator import BsgSimulator
-from bsg_provider.windows import ceil_to_second
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 
 UTC = timezone.utc

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.connection import KNOWN_EXTRAS
+from bsg_provider.client.connection import KNOWN_EXTRAS
 from bsg_provider.hooks.bsg import BsgHook
 
 #: What a user types into the form's extra fields; numbers arrive as the text typed.

@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, ObjectStoragePath
 
-from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
+from bsg_provider.client.connection import DEFAULT_MAX_CONCURRENCY
 from bsg_provider.errors import BsgConfigError, BsgServerError
+from bsg_provider.extraction.records import CSV_COLUMNS
 from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator, lineage_dataset_names
-from bsg_provider.records import CSV_COLUMNS
 from bsg_provider.simulator import BsgSimulator
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 from tests.reliability.conftest import faulted_fetches

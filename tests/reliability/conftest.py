@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
+from bsg_provider.client.connection import DEFAULT_MAX_CONCURRENCY
+from bsg_provider.extraction.windows import plan_windows
 from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator
 from bsg_provider.simulator import BsgSimulator
-from bsg_provider.windows import plan_windows
 from tests.conftest import bsg_connection_env
 
 #: Records per list request: small enough that seven months take more than ten pages.
@@ -36,7 +36,7 @@ def possible_requests(skip: int, concurrency: int, requests: int) -> range:
     One at a time, it is request ``skip`` itself. With ``concurrency`` in flight the hook sends
     requests in the sequential order, but request ``k`` only once request ``k - 2 x concurrency``
     was answered and consumed (at most that many pages in flight or held:
-    :class:`~bsg_provider.prefetch.PagePrefetcher`), so the simulator may see them in another
+    :class:`~bsg_provider.extraction.prefetch.PagePrefetcher`), so the simulator may see them in another
     order, within ``2 x concurrency - 1`` places either way.
 
     :param skip: how many requests the simulator let pass first.

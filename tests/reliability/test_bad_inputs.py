@@ -7,8 +7,9 @@ provider error (or Airflow's fail/not-found exception), never a bare KeyError, T
 AttributeError. Connections are real ``AIRFLOW_CONN_*`` environment variables; operator and
 sensor cases run ``__init__`` or ``execute()`` and check that no request reached the
 simulator; API answers come from the real simulator where it can send them (faults) and
-otherwise go through the pure readers in :mod:`bsg_provider.api`, :mod:`bsg_provider.records`
-and :mod:`bsg_provider.statuses`. docs/reliability.md ("Bad input") lists the same cases.
+otherwise go through the pure readers in :mod:`bsg_provider.client.api`,
+:mod:`bsg_provider.extraction.records` and :mod:`bsg_provider.client.statuses`.
+docs/reliability.md ("Bad input") lists the same cases.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ from typing import Any, NamedTuple
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowNotFoundException
 
-from bsg_provider import api
-from bsg_provider.connection import BsgConnectionSettings
+from bsg_provider.client import api
+from bsg_provider.client.connection import BsgConnectionSettings
+from bsg_provider.client.statuses import StatusGate, StatusWatch, log_observation
 from bsg_provider.errors import (
     BsgApiError,
     BsgAuthError,
@@ -39,13 +41,12 @@ from bsg_provider.errors import (
     BsgServerError,
     BsgValidationError,
 )
+from bsg_provider.extraction.records import RecordShaper
 from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.hooks.bsg_async import BsgAsyncHook
 from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator
-from bsg_provider.records import RecordShaper
 from bsg_provider.sensors.campaign import BsgCampaignStatusSensor
 from bsg_provider.simulator import BsgSimulator
-from bsg_provider.statuses import StatusGate, StatusWatch, log_observation
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
 

@@ -25,7 +25,7 @@ from tests.reliability.conftest import extract, read_ids, seven_months
 FILE_NAME = "campaigns.jsonl"
 PAGE_SIZE = 100
 PREVIOUS = b'{"id": 1, "name": "written by an earlier run"}\n'
-#: How ``bsg_provider.storage.atomic_write`` names its temporary sibling.
+#: How ``bsg_provider.extraction.storage.atomic_write`` names its temporary sibling.
 TEMPORARY_NAME = re.compile(rf"\.{re.escape(FILE_NAME)}\.tmp-[0-9a-f]{{32}}")
 #: List requests answered before the child is slowed down (and killed).
 PAGES_BEFORE_KILL = 4

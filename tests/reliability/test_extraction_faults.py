@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY as DEFAULT_CONCURRENCY
+from bsg_provider.client.connection import DEFAULT_MAX_CONCURRENCY as DEFAULT_CONCURRENCY
 from bsg_provider.errors import (
     BsgAuthError,
     BsgError,
@@ -26,7 +26,7 @@ from bsg_provider.errors import (
     BsgServerError,
     BsgTransportError,
 )
-from bsg_provider.windows import plan_windows
+from bsg_provider.extraction.windows import plan_windows
 from tests.conftest import FAST_RETRY_EXTRAS
 from tests.reliability.conftest import (
     CONCURRENCIES,

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.connection import DEFAULT_MAX_CONCURRENCY
+from bsg_provider.client.connection import DEFAULT_MAX_CONCURRENCY
 from bsg_provider.operators.messages import BsgExtractMessagesOperator
 from bsg_provider.simulator import BsgSimulator
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env

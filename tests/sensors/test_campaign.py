@@ -19,8 +19,8 @@ from airflow.providers.common.compat.sdk import (
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
 import bsg_provider.simulator.dataset as simulator_dataset
-from bsg_provider import metrics
 from bsg_provider.errors import BsgConfigError
+from bsg_provider.hooks import metrics
 from bsg_provider.sensors.campaign import BsgCampaignStatusSensor
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env

@@ -13,8 +13,8 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 
 import bsg_provider.simulator.dataset as simulator_dataset
-from bsg_provider import metrics
 from bsg_provider.errors import BsgConfigError
+from bsg_provider.hooks import metrics
 from bsg_provider.hooks.bsg_async import shared_client_users
 from bsg_provider.simulator import BsgSimulator
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger

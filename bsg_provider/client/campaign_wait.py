@@ -1,7 +1,7 @@
 """
 One wait for campaigns, poll by poll: the step the sensor's poke and the deferrable trigger share.
 
-:meth:`CampaignWait.poll` is a flow of :mod:`bsg_provider.call_flow` steps: the sync hook runs it
+:meth:`CampaignWait.poll` is a flow of :mod:`bsg_provider.client.call_flow` steps: the sync hook runs it
 in the sensor, the async hook in the trigger, so both read the same campaigns, treat failures
 the same way and end with the same outcome. Pure and free of Airflow.
 
@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from bsg_provider.call_flow import Flow
-from bsg_provider.errors import BsgApiError, BsgNotFoundError, BsgRetryableError
-from bsg_provider.statuses import (
+from bsg_provider.client.call_flow import Flow
+from bsg_provider.client.statuses import (
     CampaignIds,
     Failed,
     StatusGate,
@@ -31,6 +30,7 @@ from bsg_provider.statuses import (
     not_found_message,
     statuses_of,
 )
+from bsg_provider.errors import BsgApiError, BsgNotFoundError, BsgRetryableError
 
 #: Reads one campaign: ``read(campaign_id, retries)`` gives the steps of a ``get_campaign``.
 CampaignReader = Callable[[int, bool], Flow[dict[str, Any]]]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime, timedelta, timezone
+
+import jwt
 
 #: Renew this long before ``exp`` so a request in flight never carries a token that dies on the way.
 RENEW_MARGIN = timedelta(seconds=30)
@@ -14,20 +14,20 @@ def token_expiry(token: str) -> datetime | None:
     """
     The ``exp`` claim of a JWT as an aware UTC datetime, or None when it has none.
 
-    The signature is not checked: the API checks it; we only want to know when to renew.
+    The signature is not checked (PyJWT's unverified decode): the API checks it; we only want
+    to know when to renew.
 
     :param token: a JWT (``header.payload.signature``).
     """
-    parts = token.split(".")
-    if len(parts) != 3:
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
         return None
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        exp = payload["exp"]
-        if isinstance(exp, bool) or not isinstance(exp, (int, float)):
-            return None
         return datetime.fromtimestamp(exp, tz=timezone.utc)
-    except (ValueError, KeyError, TypeError, OverflowError, OSError):
+    except (ValueError, OverflowError, OSError):
         return None
 
 

@@ -21,7 +21,7 @@ from array import array
 from bisect import bisect_left, insort
 from typing import Any
 
-from bsg_provider.api import CampaignPage
+from bsg_provider.client.api import CampaignPage
 from bsg_provider.errors import BsgPagingError
 
 #: Full re-reads of one window allowed before we give up on a total that never settles.
@@ -38,7 +38,7 @@ class WindowPager:
     :param overlap: start each page after the first one row early and check that row is the
         previous page's last. This catches a row removed and another added between two pages,
         which leaves the total unchanged; it costs one row per page, so it is meant for windows
-        that can still gain rows (see :meth:`~bsg_provider.windows.Window.is_live`).
+        that can still gain rows (see :meth:`~bsg_provider.extraction.windows.Window.is_live`).
     """
 
     def __init__(self, limit: int, max_rescans: int = MAX_RESCANS, *, overlap: bool = False) -> None:

@@ -21,10 +21,10 @@ from typing import Any, TypeVar
 
 from tenacity import DoAttempt, DoSleep, RetryCallState, Retrying
 
-from bsg_provider.api import ApiRequest, login_request, parse_token, read_answer, refresh_request
-from bsg_provider.counters import RequestCounters
+from bsg_provider.client.api import ApiRequest, login_request, parse_token, read_answer, refresh_request
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.client.tokens import needs_renewal, token_expiry
 from bsg_provider.errors import BsgApiError, BsgAuthError
-from bsg_provider.tokens import needs_renewal, token_expiry
 
 T = TypeVar("T")
 
@@ -132,9 +132,9 @@ def call_flow(
     """
     Send ``request`` authenticated, retried as ``retrying`` says; return the (parsed) answer.
 
-    :param request: built by one of :mod:`bsg_provider.api`'s ``*_request`` functions.
+    :param request: built by one of :mod:`bsg_provider.client.api`'s ``*_request`` functions.
     :param ctx: key, token, timeout and bookkeeping of the hook driving the flow.
-    :param retrying: a tenacity policy (:func:`bsg_provider.retry.retry_kwargs`); its ``sleep``
+    :param retrying: a tenacity policy (:func:`bsg_provider.client.retry.retry_kwargs`); its ``sleep``
         is never called: waits are yielded as :class:`Sleep` steps.
     :param parse: reads the answer inside the attempt, so a wrong shape is retried like a truncated body.
     :raises BsgApiError: when the API refuses the request, or transient failures outlast the retries.

@@ -1,7 +1,7 @@
 """
 Which records of a page belong to a window: checked against what was asked, cut to ``[start, end)``.
 
-The requests ask for a little more than each window (:mod:`bsg_provider.windows`), so
+The requests ask for a little more than each window (:mod:`bsg_provider.extraction.windows`), so
 the cut here is what makes the extraction exact: a record is kept iff its ``created_at``
 lies in the window's half-open ``[start, end)``. Before that, every record is checked
 against the request: one whose ``created_at`` lies outside the requested bounds under
@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from bsg_provider.client.connection import api_zone
+from bsg_provider.client.resources import ListQuery, campaigns_query
 from bsg_provider.errors import BsgAssumptionError
-from bsg_provider.resources import ListQuery, campaigns_query
-from bsg_provider.windows import (
+from bsg_provider.extraction.windows import (
     API_TIME_FORMAT,
     RESOLUTION,
     Window,
-    api_zone,
     offset_changes,
     utc_offset,
     wall_readings,

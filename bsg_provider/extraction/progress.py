@@ -9,8 +9,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from bsg_provider.counters import RequestCounters
-from bsg_provider.windows import Window, WindowPlan
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.extraction.windows import Window, WindowPlan
 
 #: Least time between two progress lines inside one window.
 PROGRESS_INTERVAL_SECONDS = 10.0

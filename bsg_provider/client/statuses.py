@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bsg_provider.api import CAMPAIGN_STATUSES, check_campaign_id
+from bsg_provider.client.api import CAMPAIGN_STATUSES, check_campaign_id
 from bsg_provider.errors import BsgConfigError
 
 DEFAULT_TARGET_STATUSES = ("done", "stopped")

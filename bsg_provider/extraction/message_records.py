@@ -23,9 +23,9 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
+from bsg_provider.client.resources import MESSAGES
 from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
-from bsg_provider.records import TimestampConverter, csv_cell, json_text
-from bsg_provider.resources import MESSAGES
+from bsg_provider.extraction.records import TimestampConverter, csv_cell, json_text
 
 PHONE_MODES = ("hash", "keep", "drop")
 TEXT_MODES = ("drop", "keep")

@@ -17,8 +17,8 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
+from bsg_provider.client.connection import api_zone
 from bsg_provider.errors import BsgMalformedResponseError
-from bsg_provider.windows import api_zone
 
 #: The campaign fields the API documents, in output order.
 CAMPAIGN_COLUMNS = (

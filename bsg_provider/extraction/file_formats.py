@@ -19,10 +19,10 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.records import RecordShaper
+from bsg_provider.extraction.records import RecordShaper
 
 if TYPE_CHECKING:
-    from bsg_provider.message_records import MessageShaper
+    from bsg_provider.extraction.message_records import MessageShaper
 
 FILE_FORMATS = ("jsonl", "csv")
 #: File name suffixes (before an optional ``.gz``) that name a format.

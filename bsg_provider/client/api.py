@@ -19,6 +19,14 @@ from urllib.parse import urlsplit
 import msgspec
 
 from bsg_provider import __version__
+from bsg_provider.client.redaction import Redacted
+from bsg_provider.client.resources import (  # noqa: F401 -- CAMPAIGN_TYPES, check_campaign_type re-exported
+    CAMPAIGN_TYPES,
+    CAMPAIGNS,
+    ListQuery,
+    campaigns_query,
+    check_campaign_type,
+)
 from bsg_provider.errors import (
     BsgApiError,
     BsgAuthError,
@@ -29,14 +37,6 @@ from bsg_provider.errors import (
     BsgServerError,
     BsgTransportError,
     BsgValidationError,
-)
-from bsg_provider.redaction import Redacted
-from bsg_provider.resources import (  # noqa: F401 -- CAMPAIGN_TYPES, check_campaign_type re-exported
-    CAMPAIGN_TYPES,
-    CAMPAIGNS,
-    ListQuery,
-    campaigns_query,
-    check_campaign_type,
 )
 
 DEFAULT_BASE_URL = "https://one-api.bsg.world"
@@ -209,7 +209,7 @@ def list_campaigns_request(
     ``GET /api/campaigns`` for one page of one window, sorted by id ascending.
 
     :param api_from: lower bound, ``yyyy-mm-dd hh:mm:ss`` in the API timezone (inclusive or
-        exclusive: :meth:`~bsg_provider.windows.Window.api_bounds` is exact either way).
+        exclusive: :meth:`~bsg_provider.extraction.windows.Window.api_bounds` is exact either way).
     :param api_to: upper bound, same format.
     :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
     :param offset: records to skip.

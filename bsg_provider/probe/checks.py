@@ -1,7 +1,7 @@
 """
 The experiments of the API probe and the verdicts they lead to, without any I/O.
 
-``python -m bsg_provider.check_api`` (:mod:`bsg_provider.check_api`) sends the requests;
+``python -m bsg_provider.check_api`` (:mod:`bsg_provider.probe.run`) sends the requests;
 this module decides what to ask (filter values, span anchors, the future-limit search) and
 what the answers mean for each assumption of docs/api-assumptions.md. A verdict is
 ``holds``, ``contradicted`` or ``cannot tell`` (the account gave no evidence either way).
@@ -12,12 +12,13 @@ Every test is read at the level the extraction relies on: "a campaign shown as c
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
+
+from bsg_provider.extraction.windows import add_months
 
 HOLDS = "holds"
 CONTRADICTED = "contradicted"
@@ -245,18 +246,6 @@ def field_candidate(campaigns: Sequence[Campaign], latest_start: datetime) -> Ca
 # -- span anchors -----------------------------------------------------------------------------
 
 
-def months_back(wall: datetime, months: int) -> datetime:
-    """Calendar months back on the wall clock, clamped to the month's last day.
-
-    :param wall: naive wall-clock time.
-    :param months: months to go back.
-    """
-    index = wall.year * 12 + wall.month - 1 - months
-    year, month0 = divmod(index, 12)
-    day = min(wall.day, calendar.monthrange(year, month0 + 1)[1])
-    return wall.replace(year=year, month=month0 + 1, day=day)
-
-
 def span_anchor(now_wall: datetime) -> datetime:
     """A past first of a month whose 3 calendar months before it are at least 91 days long,
     so a calendar-month rule and a 90-day rule answer differently.
@@ -264,8 +253,8 @@ def span_anchor(now_wall: datetime) -> datetime:
     :param now_wall: the current naive wall-clock time in the API timezone.
     """
     anchor = now_wall.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    while (anchor - months_back(anchor, SPAN_MONTHS)).days < 91:
-        anchor = months_back(anchor, 1)
+    while (anchor - add_months(anchor, -SPAN_MONTHS)).days < 91:
+        anchor = add_months(anchor, -1)
     return anchor
 
 
@@ -533,7 +522,7 @@ def span_verdict(test: SpanTest, key: str = "span_rule") -> Verdict:
     :param key: the assumption: ``span_rule`` (campaigns) or ``messages_span_rule``.
     """
     anchor = test.anchor
-    start = months_back(anchor, SPAN_MONTHS)
+    start = add_months(anchor, -SPAN_MONTHS)
     days = (anchor - start).days
     lines = [f"filter[to]={plain_wall(anchor)}"]
     if test.days_89 is not None:
@@ -741,7 +730,7 @@ def future_and_timezone_verdicts(
 
 # -- messages -----------------------------------------------------------------------------------
 # The vendor documents no window rules for GET /api/messages; the provider assumes the campaigns'
-# (bsg_provider/resources.py, MESSAGES). These experiments check the parts the extraction relies on.
+# (bsg_provider/client/resources.py, MESSAGES). These experiments check the parts the extraction relies on.
 
 #: How far either side of the campaigns' 30-day boundary the messages' one is checked.
 MESSAGES_FUTURE_MARGIN = timedelta(hours=1)

@@ -19,7 +19,7 @@ whatever those mean, because it never relies on them:
    ``c`` with ``S <= c < E`` then satisfies ``from < c`` and ``c < to`` under every
    reading: inclusive or exclusive, compared at full precision or on the truncated
    second (``floor(c) >= S > from``, ``c < E <= to``), either fold of a repeated hour.
-3. **Cut exactly on the client** (:mod:`bsg_provider.window_filter`): keep a record iff
+3. **Cut exactly on the client** (:mod:`bsg_provider.extraction.window_filter`): keep a record iff
    its parsed ``created_at`` lies in ``[S, E)``. Truncation is harmless: for whole ``S``
    and ``E``, ``S <= c < E`` iff ``S <= floor(c) < E``. The cut is a function of the
    record and the cut points alone, so consecutive windows and consecutive intervals,
@@ -46,6 +46,7 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 
+from bsg_provider.client.connection import api_zone
 from bsg_provider.errors import BsgConfigError
 
 #: The longest span one request may cover, in calendar months of the API timezone (the vendor's words).
@@ -69,6 +70,18 @@ _OFFSET_PROBE = timedelta(days=1)
 _UTC = timezone.utc
 
 
+def add_months(wall: datetime, months: int) -> datetime:
+    """
+    The same wall time ``months`` calendar months later (earlier when negative), on the month's
+    last day when it is shorter (31 May - 3 months = 28 February). The one place months are counted.
+
+    :param wall: a datetime, naive or aware; its time of day and tzinfo are kept.
+    :param months: calendar months to move.
+    """
+    moved = pendulum.Date(wall.year, wall.month, wall.day).add(months=months)
+    return wall.replace(year=moved.year, month=moved.month, day=moved.day)
+
+
 @dataclass(frozen=True)
 class SpanRule:
     """
@@ -84,11 +97,7 @@ class SpanRule:
     def latest_to(self, api_from: datetime) -> datetime:
         """The latest ``filter[to]`` (naive wall time) to send with ``api_from``: a second under the limit."""
         if self.months:
-            later = pendulum.naive(
-                api_from.year, api_from.month, api_from.day, api_from.hour, api_from.minute, api_from.second
-            ).add(months=self.months)
-            limit = datetime(later.year, later.month, later.day, later.hour, later.minute, later.second)
-            return limit - RESOLUTION
+            return add_months(api_from.replace(microsecond=0), self.months) - RESOLUTION
         return api_from + self.span
 
     def shorter(self, api_from: datetime, api_to: datetime) -> SpanRule | None:
@@ -261,16 +270,6 @@ def plan_windows(
         span=span,
         tz=tz,
     )
-
-
-def api_zone(tz: str) -> ZoneInfo:
-    """The API timezone by IANA name; raises BsgConfigError naming the fix when it is unknown."""
-    try:
-        return ZoneInfo(tz)
-    except (ValueError, TypeError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
-        raise BsgConfigError(
-            f"Unknown API timezone {tz!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'."
-        ) from exc
 
 
 def wall_readings(wall: datetime, zone: ZoneInfo) -> tuple[datetime, ...]:

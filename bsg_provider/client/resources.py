@@ -70,7 +70,7 @@ CAMPAIGNS = Resource(
 
 #: The vendor documents no window rules for messages: the DESIGN assumes the campaigns' ones
 #: (filter[from]/filter[to] on created_at, the same span limit), and so does this engine by
-#: planning both with :mod:`bsg_provider.windows`; the probe checks it (docs/api-assumptions.md).
+#: planning both with :mod:`bsg_provider.extraction.windows`; the probe checks it (docs/api-assumptions.md).
 MESSAGES = Resource(
     name="messages",
     noun="message",

@@ -8,11 +8,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from bsg_provider.api import is_plain_http, normalize_base_url
+from bsg_provider.client.api import is_plain_http, normalize_base_url
+from bsg_provider.client.redaction import Redacted, redacted
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.redaction import Redacted, redacted
-from bsg_provider.windows import api_zone
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
@@ -57,6 +57,16 @@ def warn_if_plain_http(log: logging.Logger, conn_id: str, base_url: str) -> None
             base_url,
         )
 
+
+
+def api_zone(tz: str) -> ZoneInfo:
+    """The API timezone by IANA name; raises BsgConfigError naming the fix when it is unknown."""
+    try:
+        return ZoneInfo(tz)
+    except (ValueError, TypeError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+        raise BsgConfigError(
+            f"Unknown API timezone {tz!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'."
+        ) from exc
 
 @dataclass(frozen=True)
 class BsgConnectionSettings:
