@@ -38,7 +38,7 @@ def asset_events(asset: Asset, dag_id: str) -> list[dict]:
 
 
 def queued_for(dag_id: str) -> tuple[bool, bool]:
-    """Whether an asset change is queued for ``dag_id``, and whether the scheduler would now create its run."""
+    """Whether an asset change is queued for ``dag_id``; whether the scheduler would create its run now."""
     from airflow.models.asset import AssetDagRunQueue
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
@@ -114,9 +114,7 @@ def test_a_failed_extraction_emits_no_event(airflow_db, pinned_simulator, pinned
     assert queued_for("bsg_assets_downstream_of_failure") == (False, False)
 
 
-def test_given_outlets_replace_the_default_and_each_gets_the_extra(
-    airflow_db, monkeypatch, tmp_path
-):
+def test_given_outlets_replace_the_default_and_each_gets_the_extra(airflow_db, monkeypatch, tmp_path):
     warehouse, lake = Asset("warehouse://bsg/messages"), Asset(name="bsg_messages_lake", uri="s3://lake/bsg")
     with serving_messages(monkeypatch, "bsg_msg_assets", "k" * 32, seed=5, messages_per_campaign=3):
         with DAG("bsg_assets_messages", schedule=NIGHTLY, start_date=START_DATE, catchup=False) as dag:
