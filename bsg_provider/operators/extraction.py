@@ -34,7 +34,13 @@ from bsg_provider.file_formats import (
     resolve_format,
 )
 from bsg_provider.hooks.bsg import BsgHook
-from bsg_provider.intervals import ExtractionInterval, check_lookback, parse_bound, resolve_interval
+from bsg_provider.intervals import (
+    ExtractionInterval,
+    check_lookback,
+    human_duration,
+    parse_bound,
+    resolve_interval,
+)
 from bsg_provider.resources import Resource
 from bsg_provider.spool import RecordSpool
 from bsg_provider.storage import LOCAL_SCHEMES, atomic_write, output_path
@@ -193,7 +199,7 @@ class BsgExtractOperatorBase(BaseOperator):
             output_format.label,
             interval.start_source,
             interval.end_source,
-            f", lookback {interval.lookback}" if interval.lookback else "",
+            f", lookback {human_duration(interval.lookback)}" if interval.lookback else "",
         )
         with RecordSpool() as spool:
             # The hook logs the plan, each window's progress and the totals.

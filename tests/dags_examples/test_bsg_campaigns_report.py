@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from tests.dag_helpers import register_dag, run_dag, task_states, xcom_return_value
 from tests.dags_examples.conftest import without_retries
@@ -47,7 +48,8 @@ def test_the_nightly_load_queues_the_report_which_reads_the_file_of_the_event(
     run = run_dag(without_retries(report), logical_date=DAY + timedelta(days=1, hours=1))
     assert task_states(run) == {"report_campaigns": "success"}
     result = xcom_return_value(run, "report_campaigns")
-    records = [json.loads(line) for line in open(extract["path"].removeprefix("file://"))]
+    lines = Path(extract["path"].removeprefix("file://")).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
     assert result["path"] == extract["path"]
     assert result["campaigns"] == extract["records"] == len(records) > 0
     assert (result["data_interval_start"], result["data_interval_end"]) == (
