@@ -364,9 +364,10 @@ def run_gate(dag: Any, sim: Simulator) -> dict[str, Any]:
     dag_run = run(dag, run_conf={"campaign_id": campaign["id"]})
     report = xcom(dag_run, "report_delivery")
     counts = sim.control("GET", "messages/counts", params={"campaign_id": campaign["id"]})
-    if report["statistics"] != counts["statistics"] or report["total_messages"] != counts["total_messages"]:
+    by_status = report["messages_by_status"]
+    if by_status != counts["statistics"] or report["total_messages"] != counts["total_messages"]:
         raise DemoError(
-            f"The gate reported {report['statistics']} for campaign {campaign['id']}; the simulator "
+            f"The gate reported {by_status} for campaign {campaign['id']}; the simulator "
             f"counts {counts['statistics']}."
         )
     return {**report, "waited": time.monotonic() - started}
@@ -422,11 +423,17 @@ def print_report(
         f"{gate['waited']:.1f} s, so extract_messages and report_delivery ran "
         f"({gate['sent']} sent, {gate['delivered']} delivered{rate})."
     )
-    by_status = ", ".join(f"{count} {status}" for status, count in gate["statistics"].items() if count)
+    by_status = ", ".join(
+        f"{count} {status}" for status, count in gate["messages_by_status"].items() if count
+    )
     say(
         f"  Delivery report (GET /api/campaigns/{gate['campaign_id']}/detail): {gate['total_messages']} "
-        f"messages to {gate['total_phones']} phones ({by_status}), {gate['total_price']} {gate['currency']}; "
-        f"{gate['messages_extracted']} messages extracted to {gate['messages_path']}."
+        f"messages to {gate['total_phones']} phones (by latest status: {by_status}), {gate['total_price']} "
+        f"{gate['currency']}; {gate['messages_extracted']} messages extracted to {gate['messages_path']}."
+    )
+    say(
+        "  ('sent' above counts every message that left BSG; a message whose latest status is 'sent' "
+        "has no delivery report yet.)"
     )
 
 

@@ -930,7 +930,7 @@ def scenario_gate(c: Cluster) -> tuple[bool, str]:
     report_status = delivery.get("status")
     counts = c.control("GET", "messages/counts", params={"campaign_id": campaign_id})
     report_matches = (
-        delivery.get("statistics") == counts["statistics"]
+        delivery.get("messages_by_status") == counts["statistics"]
         and delivery.get("total_messages") == counts["total_messages"] == delivery.get("messages_extracted")
     )
     passed = (
