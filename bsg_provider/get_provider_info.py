@@ -33,6 +33,8 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {"integration-name": "BSG One API", "python-modules": ["bsg_provider.triggers.campaign"]}
         ],
+        # The extract operators' default assets, bsg://<conn_id>/<resource> (bsg_provider.assets).
+        "asset-uris": [{"schemes": ["bsg"], "handler": "bsg_provider.assets.normalize_bsg_uri"}],
         "connection-types": [
             {
                 "connection-type": "bsg",

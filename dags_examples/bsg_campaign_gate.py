@@ -11,7 +11,11 @@ triggerer (deferrable: no worker slot is held while the campaign is sent) until 
   ``bsg_pii_key`` connection and the text dropped, as the nightly load does;
 - ``report_delivery`` reads the campaign's delivery report (``GET /api/campaigns/{id}/detail``:
   messages by status, ``total_messages``, ``total_phones``, ``total_price`` and ``currency``),
-  logs it and returns it with the number of messages extracted.
+  logs it and returns it with the number of messages extracted. Two counts named "sent" differ
+  on purpose: ``sent`` is the campaign's total of messages that left BSG (its
+  ``statistics.sent``), while ``messages_by_status["sent"]`` counts the messages whose latest
+  status is still ``sent``, i.e. sent with no delivery report yet. Once a campaign is done,
+  most of its messages are ``delivered``, ``expired``... and that count is usually 0.
 
 A campaign rejected as ``spam`` or an unknown id fails the gate at once and neither runs.
 
@@ -93,7 +97,9 @@ def bsg_campaign_gate() -> None:
             details = hook.get_campaign_details(campaign["id"])
         finally:
             hook.close()
-        statistics = details.get("statistics") or {}
+        # Messages by their latest status: "sent" here means sent and not yet reported delivered or not.
+        by_status = details.get("statistics") or {}
+        # The campaign's totals: "sent" here means every message that left BSG, delivered or not.
         summary = campaign.get("statistics") or {}
         sent, delivered = summary.get("sent") or 0, summary.get("delivered") or 0
         report = {
@@ -103,7 +109,7 @@ def bsg_campaign_gate() -> None:
             "delivered": delivered,
             "delivery_rate": round(delivered / sent, 4) if sent else None,
             "finished_at": campaign.get("finished_at"),
-            "statistics": dict(statistics),
+            "messages_by_status": dict(by_status),
             "total_messages": details.get("total_messages"),
             "total_phones": details.get("total_phones"),
             "total_price": details.get("total_price"),
@@ -111,14 +117,15 @@ def bsg_campaign_gate() -> None:
             "messages_extracted": messages["records"],
             "messages_path": messages["path"],
         }
-        by_status = ", ".join(f"{count} {status}" for status, count in statistics.items() if count)
+        statuses = ", ".join(f"{count} {status}" for status, count in by_status.items() if count)
         log.info(
-            "BSG campaign %s finished %s: %s messages to %s phones (%s), %s %s; %d messages in %s.",
+            "BSG campaign %s finished with status %s: %s messages to %s phones (by latest status: %s), "
+            "%s %s; %d messages in %s.",
             campaign["id"],
             campaign["status"],
             report["total_messages"],
             report["total_phones"],
-            by_status or "none",
+            statuses or "none",
             report["total_price"],
             report["currency"] or "",
             messages["records"],

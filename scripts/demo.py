@@ -7,7 +7,9 @@ BSG One API simulator started on 127.0.0.1:
 1. ``bsg_campaigns_nightly`` runs for the last three complete UTC days, loading the campaigns
    and their messages (phones hashed, texts dropped) into the SQLite warehouse
    ``.demo/warehouse.db``;
-2. ``bsg_campaign_gate`` waits (deferred) for a campaign that finishes within seconds, extracts
+2. ``bsg_campaigns_report``, scheduled on the campaigns asset the nightly load updates, is
+   queued by the last night's asset event and reports the file that event names;
+3. ``bsg_campaign_gate`` waits (deferred) for a campaign that finishes within seconds, extracts
    its messages and reports its delivery.
 
 Then it prints what was loaded (with a few message rows, as the warehouse holds them: no phone,
@@ -50,6 +52,7 @@ PII_KEY_FILE = DEMO_DIR / "pii_key"
 DAGS_FOLDER = ROOT / "dags_examples"
 
 NIGHTLY_DAG = "bsg_campaigns_nightly"
+REPORT_DAG = "bsg_campaigns_report"
 GATE_DAG = "bsg_campaign_gate"
 DAYS = 3
 ONE_DAY = timedelta(days=1)
@@ -254,7 +257,22 @@ def parse_dags() -> dict[str, Any]:
         sync_bag_to_db(bag, "dags-folder", None)
     else:
         bag.sync_to_db("dags-folder", None)
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        # Unpaused as a user would: a paused DAG gets no asset-triggered runs queued.
+        session.query(DagModel).filter_by(dag_id=REPORT_DAG).update({"is_paused": False})
     return bag.dags
+
+
+def queued_asset_events(dag_id: str) -> int:
+    """Asset changes queued for ``dag_id`` (what makes the scheduler create its next run)."""
+    from airflow.models.asset import AssetDagRunQueue
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(AssetDagRunQueue).filter_by(target_dag_id=dag_id).count()
 
 
 def run(dag: Any, **kwargs: Any) -> Any:
@@ -335,6 +353,7 @@ def run_nightly(dag: Any, days: list[datetime], sim: Simulator) -> list[dict[str
         rows.append(
             {
                 "day": day,
+                "extract": extract,
                 "campaigns": in_warehouse,
                 **load,
                 "messages": messages_in_warehouse,
@@ -351,6 +370,29 @@ def run_nightly(dag: Any, days: list[datetime], sim: Simulator) -> list[dict[str
     return rows
 
 
+def run_report(dag: Any, last_night: dict[str, Any]) -> dict[str, Any]:
+    """
+    Run the downstream report the last night's asset event queued; check it read that night's file.
+
+    dag.test() runs no scheduler, so the demo starts the queued run itself, as a manual run that
+    reads the asset's latest event.
+    """
+    if not queued_asset_events(REPORT_DAG):
+        raise DemoError(f"The nightly load queued no run of {REPORT_DAG} (no asset event?).")
+    report = xcom(run(dag), "report_campaigns")
+    if report["path"] != last_night["path"] or report["campaigns"] != last_night["records"]:
+        raise DemoError(
+            f"{REPORT_DAG} read {report['campaigns']} campaigns from {report['path']}; the last night "
+            f"wrote {last_night['records']} to {last_night['path']}."
+        )
+    by_status = ", ".join(f"{count} {status}" for status, count in report["by_status"].items())
+    console.say(
+        f"  {REPORT_DAG}, queued by the campaigns asset's event: {report['campaigns']} campaigns "
+        f"({by_status}) in {report['path']}"
+    )
+    return report
+
+
 def run_gate(dag: Any, sim: Simulator) -> dict[str, Any]:
     """Create a campaign that finishes in seconds and run the gate on it."""
     now = sim.control("GET", "now")["now"]
@@ -364,9 +406,10 @@ def run_gate(dag: Any, sim: Simulator) -> dict[str, Any]:
     dag_run = run(dag, run_conf={"campaign_id": campaign["id"]})
     report = xcom(dag_run, "report_delivery")
     counts = sim.control("GET", "messages/counts", params={"campaign_id": campaign["id"]})
-    if report["statistics"] != counts["statistics"] or report["total_messages"] != counts["total_messages"]:
+    by_status = report["messages_by_status"]
+    if by_status != counts["statistics"] or report["total_messages"] != counts["total_messages"]:
         raise DemoError(
-            f"The gate reported {report['statistics']} for campaign {campaign['id']}; the simulator "
+            f"The gate reported {by_status} for campaign {campaign['id']}; the simulator "
             f"counts {counts['statistics']}."
         )
     return {**report, "waited": time.monotonic() - started}
@@ -422,11 +465,17 @@ def print_report(
         f"{gate['waited']:.1f} s, so extract_messages and report_delivery ran "
         f"({gate['sent']} sent, {gate['delivered']} delivered{rate})."
     )
-    by_status = ", ".join(f"{count} {status}" for status, count in gate["statistics"].items() if count)
+    by_status = ", ".join(
+        f"{count} {status}" for status, count in gate["messages_by_status"].items() if count
+    )
     say(
         f"  Delivery report (GET /api/campaigns/{gate['campaign_id']}/detail): {gate['total_messages']} "
-        f"messages to {gate['total_phones']} phones ({by_status}), {gate['total_price']} {gate['currency']}; "
-        f"{gate['messages_extracted']} messages extracted to {gate['messages_path']}."
+        f"messages to {gate['total_phones']} phones (by latest status: {by_status}), {gate['total_price']} "
+        f"{gate['currency']}; {gate['messages_extracted']} messages extracted to {gate['messages_path']}."
+    )
+    say(
+        "  ('sent' above counts every message that left BSG; a message whose latest status is 'sent' "
+        "has no delivery report yet.)"
     )
 
 
@@ -461,6 +510,7 @@ def main() -> int:
                     }
                 )
                 rows = run_nightly(dags[NIGHTLY_DAG], days, sim)
+                run_report(dags[REPORT_DAG], rows[-1]["extract"])
                 gate = run_gate(dags[GATE_DAG], sim)
             console.say("- simulator stopped")
     except Exception as exc:

@@ -9,7 +9,9 @@ configured only through connections, Variables and pools, as a user would config
 
 Scenarios (one row each in the closing table): the connection test with the right and a wrong key;
 a 14-day backfill of campaigns and messages through the ``bsg_api`` pool into S3 and PostgreSQL;
-the deferrable gate across a SIGKILLed triggerer, then the campaign's messages and delivery report;
+``bsg_campaigns_report`` started by the scheduler on the campaigns asset the backfill's extracts
+updated, reading a file their events name; the deferrable gate across a SIGKILLed triggerer, then
+the campaign's messages and delivery report;
 a Celery worker SIGKILLed mid-extraction; no secret (API key, HMAC key, token) in the logs, the
 metadata DB or the bucket. Every wait is on a real state (a port, a health endpoint, a row, what
 the simulator saw), bounded by a generous timeout. Exit status 0 when every row passed.
@@ -54,6 +56,7 @@ DAGS_FOLDER = ROOT / "dags_examples"
 
 NIGHTLY_DAG = "bsg_campaigns_nightly"
 GATE_DAG = "bsg_campaign_gate"
+REPORT_DAG = "bsg_campaigns_report"
 WORKERS = ("worker-1", "worker-2")
 BACKFILL_DAYS = 14
 BUCKET = "bsg-system"
@@ -590,7 +593,9 @@ class Cluster:
             "the api-server, scheduler, dag-processor and triggerer to report healthy", self.healthy, 240, 2
         )
         wait_for("both Celery workers to answer a ping", self.workers_answer, 240, 2)
-        wait_for("the DAG processor to register both example DAGs", self.dags_registered, 240, 2)
+        wait_for("the DAG processor to register the example DAGs", self.dags_registered, 240, 2)
+        # As a user would: a paused DAG gets no asset-triggered runs.
+        self.airflow("dags", "unpause", REPORT_DAG)
 
     def start_triggerer(self, name: str) -> None:
         self.procs.start(name, [AIRFLOW, "triggerer", "--skip-serve-logs"], self.env)
@@ -615,9 +620,10 @@ class Cluster:
 
     def dags_registered(self) -> bool:
         rows = self.query(
-            "SELECT dag_id FROM serialized_dag WHERE dag_id IN (%s, %s)", (NIGHTLY_DAG, GATE_DAG)
+            "SELECT dag_id FROM serialized_dag WHERE dag_id IN (%s, %s, %s)",
+            (NIGHTLY_DAG, GATE_DAG, REPORT_DAG),
         )
-        return len({row[0] for row in rows}) == 2
+        return len({row[0] for row in rows}) == 3
 
     def query(
         self, sql: str, params: tuple[Any, ...] = (), database: str = "airflow"
@@ -848,6 +854,52 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
     return not failures, observed + ("; " + "; ".join(failures) if failures else "")
 
 
+def scenario_asset_report(c: Cluster) -> tuple[bool, str]:
+    """The scheduler starts the report on the backfill's asset events; it reads a file they name."""
+    extracts = c.query(
+        "SELECT value FROM xcom WHERE dag_id = %s AND task_id = 'extract_campaigns' AND key = 'return_value'",
+        (NIGHTLY_DAG,),
+    )
+    records_by_path = {}
+    for (value,) in extracts:
+        summary = value if isinstance(value, dict) else json.loads(value)
+        records_by_path[summary["path"]] = summary["records"]
+    events = c.query(
+        "SELECT count(*) FROM asset_event JOIN asset ON asset.id = asset_event.asset_id "
+        "WHERE asset.uri = 'bsg://bsg_default/campaigns' AND asset_event.source_dag_id = %s",
+        (NIGHTLY_DAG,),
+    )[0][0]
+
+    def finished() -> list[tuple[Any, ...]] | None:
+        runs = c.query(
+            "SELECT run_id, state, run_type FROM dag_run "
+            "WHERE dag_id = %s AND state IN ('success', 'failed')",
+            (REPORT_DAG,),
+        )
+        return runs or None
+
+    runs = wait_for(f"an asset-triggered run of {REPORT_DAG}", finished, 180, 2)
+    failures = []
+    if events < len(records_by_path) or not records_by_path:
+        failures.append(f"{events} asset events for {len(records_by_path)} extract_campaigns summaries")
+    if any(run[1] != "success" or run[2] != "asset_triggered" for run in runs):
+        failures.append(f"runs {runs}")
+    rows = c.query(
+        "SELECT value FROM xcom WHERE dag_id = %s AND task_id = 'report_campaigns' AND key = 'return_value'",
+        (REPORT_DAG,),
+    )
+    reports = [value if isinstance(value, dict) else json.loads(value) for (value,) in rows]
+    wrong = [r for r in reports if records_by_path.get(r["path"]) != r["campaigns"]]
+    if not reports or wrong:
+        failures.append(f"{len(reports)} reports, {len(wrong)} not matching the file their event named")
+    observed = (
+        f"{events} events of bsg://bsg_default/campaigns; {len(runs)} asset-triggered run(s) of "
+        f"{REPORT_DAG}, {sum(run[1] == 'success' for run in runs)} succeeded; "
+        f"{len(reports) - len(wrong)}/{len(reports)} reports match their file"
+    )
+    return not failures, observed + ("; " + "; ".join(failures) if failures else "")
+
+
 def trigger_state(c: Cluster, run_id: str) -> tuple[Any, ...] | None:
     rows = c.query(
         "SELECT ti.state, ti.trigger_id, t.triggerer_id FROM task_instance ti "
@@ -929,9 +981,10 @@ def scenario_gate(c: Cluster) -> tuple[bool, str]:
         delivery = report[0][0] if isinstance(report[0][0], dict) else json.loads(report[0][0])
     report_status = delivery.get("status")
     counts = c.control("GET", "messages/counts", params={"campaign_id": campaign_id})
-    report_matches = (
-        delivery.get("statistics") == counts["statistics"]
-        and delivery.get("total_messages") == counts["total_messages"] == delivery.get("messages_extracted")
+    by_status = delivery.get("messages_by_status")
+    extracted = delivery.get("messages_extracted")
+    report_matches = by_status == counts["statistics"] and (
+        delivery.get("total_messages") == counts["total_messages"] == extracted
     )
     passed = (
         state == "success"
@@ -1119,6 +1172,11 @@ def main() -> int:
                 "all runs succeed; PostgreSQL campaign and message ids = ground truth, once each; "
                 "extracts on both workers; files in S3",
                 lambda: scenario_backfill(cluster),
+            )
+            report.add(
+                "downstream DAG on the campaigns asset",
+                f"the backfill's events start {REPORT_DAG}; it succeeds and reads a file an event names",
+                lambda: scenario_asset_report(cluster),
             )
             report.add(
                 "deferred gate, triggerer SIGKILLed",

@@ -9,6 +9,7 @@ from bsg_provider.errors import BsgConfigError
 from bsg_provider.extraction.intervals import (
     NO_DATA_INTERVAL_MESSAGE,
     check_lookback,
+    human_duration,
     parse_bound,
     resolve_interval,
 )
@@ -142,3 +143,18 @@ def test_lookback_must_be_a_timedelta_of_zero_or_more():
         check_lookback(timedelta(hours=-1))
     with pytest.raises(BsgConfigError, match=r"^lookback must be a datetime.timedelta, e.g. timedelta\("):
         check_lookback(3600)
+
+
+@pytest.mark.parametrize(
+    ("duration", "words"),
+    [
+        (timedelta(days=1), "1 day"),
+        (timedelta(days=2, hours=6), "2 days 6 hours"),
+        (timedelta(hours=1, minutes=1), "1 hour 1 minute"),
+        (timedelta(seconds=90.5), "1 minute 30.5 seconds"),
+        (timedelta(days=1, seconds=1), "1 day 1 second"),
+        (timedelta(0), "0 seconds"),
+    ],
+)
+def test_human_duration_reads_as_words(duration, words):
+    assert human_duration(duration) == words

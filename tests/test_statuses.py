@@ -153,7 +153,7 @@ class TestEvaluate:
 
     def test_messages_name_campaign_status_and_the_way_out(self):
         message = self.gate.failure_message(17, "spam")
-        assert "BSG campaign 17 is 'spam'" in message
+        assert "BSG campaign 17 has status 'spam'" in message
         assert "done or stopped" in message
         message = not_found_message(17, "bsg_prod")
         assert "BSG campaign 17 was not found" in message
@@ -193,8 +193,8 @@ class TestStatusWatch:
             log_observation(log, watch.observe({1: "sending", 2: "archived"}), StatusGate())
             log_observation(log, watch.observe({1: "done", 2: "archived"}), StatusGate())
         assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-            (logging.INFO, "BSG campaign 1 is sending."),
-            (logging.INFO, "BSG campaign 2 is archived."),
+            (logging.INFO, "BSG campaign 1 has status sending."),
+            (logging.INFO, "BSG campaign 2 has status archived."),
             (logging.WARNING, unknown_status_message(2, "archived", StatusGate())),
             (logging.INFO, "BSG campaign 1 changed from sending to done."),
         ]

@@ -80,14 +80,18 @@ class AsyncHttp:
 
     :param max_connections: connections kept to each origin; requests beyond wait their turn, in order.
     :param default_headers: sent with every request (e.g. ``User-Agent``).
+    :param ssl_context: for https origins; None builds one on the first https connection, on the
+        event loop (loading the CA certificates takes tens of ms: pass one built elsewhere).
     """
 
-    def __init__(self, max_connections: int, default_headers: Mapping[str, str]) -> None:
+    def __init__(
+        self, max_connections: int, default_headers: Mapping[str, str], ssl_context: Any = None
+    ) -> None:
         self.max_connections = max_connections
         self._headers = [(k.encode("ascii"), v.encode("ascii")) for k, v in default_headers.items()]
         self._origins: dict[str, _Origin] = {}
         self._open: set[httpcore.AsyncHTTPConnection] = set()
-        self._ssl: Any = None
+        self._ssl: Any = ssl_context
         self._proxied: httpx.AsyncClient | None = None
         self.is_closed = False
 

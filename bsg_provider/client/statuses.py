@@ -192,7 +192,7 @@ class StatusGate:
     def failure_message(self, campaign_id: int, status: str) -> str:
         """Why the wait failed, for the task log and the exception."""
         return (
-            f"BSG campaign {campaign_id} is {status!r}, one of the failure statuses "
+            f"BSG campaign {campaign_id} has status {status!r}, one of the failure statuses "
             f"({', '.join(self.failure_statuses)}); it will not reach {' or '.join(self.target_statuses)}."
         )
 
@@ -258,7 +258,7 @@ def log_observation(log: logging.Logger, observation: Observation, gate: StatusG
     """Log each status change at INFO and each unknown status at WARNING, as sensor and trigger both do."""
     for campaign_id, previous, status in observation.changes:
         if previous is None:
-            log.info("BSG campaign %s is %s.", campaign_id, status)
+            log.info("BSG campaign %s has status %s.", campaign_id, status)
         else:
             log.info("BSG campaign %s changed from %s to %s.", campaign_id, previous, status)
     for campaign_id, status in observation.unknown:

@@ -42,6 +42,24 @@ class ExtractionInterval:
     lookback: timedelta
 
 
+def human_duration(duration: timedelta) -> str:
+    """
+    ``duration`` in words for a log line: ``1 day``, ``2 days 6 hours``, ``1 minute 30.5 seconds``.
+
+    :param duration: zero or more.
+    """
+    whole_minutes, seconds = divmod(duration.total_seconds(), 60)
+    days, rest = divmod(int(whole_minutes), 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    seconds = round(seconds, 6)
+    parts = [
+        f"{count:g} {unit}{'' if count == 1 else 's'}"
+        for count, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"), (seconds, "second"))
+        if count
+    ]
+    return " ".join(parts) or "0 seconds"
+
+
 def check_lookback(lookback: Any) -> timedelta:
     """Return ``lookback`` if it is a timedelta of zero or more, else raise :class:`BsgConfigError`."""
     if not isinstance(lookback, timedelta):

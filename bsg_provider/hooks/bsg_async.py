@@ -10,7 +10,9 @@ the token's sharing differ.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import importlib
 import json
 import threading
 import time
@@ -19,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from airflow.providers.common.compat.connection import get_async_connection
+import httpx
 from airflow.providers.common.compat.sdk import mask_secret
 from asgiref.sync import sync_to_async
 
@@ -44,6 +46,9 @@ T = TypeVar("T")
 
 #: Connections one event loop keeps open to the API, however many triggers share them.
 MAX_CONNECTIONS = 8
+#: Answers longer than this are decoded in a worker thread: JSON of a few hundred kB takes
+#: milliseconds, which the event loop of a triggerer shared by hundreds of triggers cannot spare.
+LARGE_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -71,15 +76,40 @@ _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = weakre
 _pools_lock = threading.Lock()
 
 
-def _acquire_pool() -> _LoopPool:
+async def _acquire_pool() -> _LoopPool:
     loop = asyncio.get_running_loop()
     with _pools_lock:
         pool = _pools.get(loop)
+        if pool is not None and not pool.client.is_closed:
+            pool.users += 1
+            return pool
+    client: AsyncHttp | None = await asyncio.to_thread(_new_client)
+    with _pools_lock:
+        pool = _pools.get(loop)
         if pool is None or pool.client.is_closed:
-            client = AsyncHttp(MAX_CONNECTIONS, {"User-Agent": USER_AGENT, "Accept": "application/json"})
             pool = _pools[loop] = _LoopPool(client)
+            client = None
         pool.users += 1
-        return pool
+    if client is not None:
+        # Another hook on this loop built one meanwhile; this one never opened a connection.
+        await client.aclose()
+    return pool
+
+
+def _new_client() -> AsyncHttp:
+    """
+    A new HTTP client, built in a worker thread: loading the CA certificates into an SSL context
+    and importing the async backend httpcore loads on its first request take tens of ms each,
+    which would block the triggerer's event loop.
+    """
+    with contextlib.suppress(ImportError):
+        # What httpcore's first lock imports (through anyio) on the loop otherwise.
+        importlib.import_module("anyio._backends._asyncio")
+    return AsyncHttp(
+        MAX_CONNECTIONS,
+        {"User-Agent": USER_AGENT, "Accept": "application/json"},
+        ssl_context=httpx.create_ssl_context(),
+    )
 
 
 async def _release_pool(pool: _LoopPool) -> None:
@@ -127,14 +157,19 @@ class BsgAsyncHook(BsgBaseHook):
     async def get_settings(self) -> BsgConnectionSettings:
         """The connection's fields, read without blocking the loop and validated on first use."""
         if self._settings is None:
-            settings = BsgConnectionSettings.from_fields(
-                self.bsg_conn_id,
-                **connection_fields(await get_async_connection(self.bsg_conn_id, hook=type(self))),
-            )
+            # In a worker thread: Airflow registers the connection's secrets with its masker while
+            # it looks the connection up, recompiling one regex of every secret of the process (in a
+            # long-lived triggerer, 100+ ms), and validation loads the timezone's rules from disk.
+            settings = await sync_to_async(self._read_settings, thread_sensitive=False)()
             await _mask(settings.api_key)
             warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)
             self._settings = settings
         return self._settings
+
+    def _read_settings(self) -> BsgConnectionSettings:
+        return BsgConnectionSettings.from_fields(
+            self.bsg_conn_id, **connection_fields(self.get_connection(self.bsg_conn_id))
+        )
 
     async def close(self) -> None:
         """Give back this hook's share of the loop's HTTP client; the last user closes it."""
@@ -154,6 +189,7 @@ class BsgAsyncHook(BsgBaseHook):
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = await self.get_settings()
+        await self._ensure_pool()
         return await self.run(self._call_flow(settings, self._shared_token(), request, parse))
 
     async def run(self, flow: Flow[T]) -> T:
@@ -181,6 +217,7 @@ class BsgAsyncHook(BsgBaseHook):
             elif isinstance(step, steps.Mask):
                 await _mask(step.secret)
             elif isinstance(step, steps.Exclusive):
+                await self._ensure_pool()
                 async with self._shared_token().lock:
                     return await self.run(step.flow), None
             return None, None
@@ -191,7 +228,7 @@ class BsgAsyncHook(BsgBaseHook):
         request, settings = step.request, await self.get_settings()
         if request.endpoint == "login":
             metrics.logged_in()
-        pool = self._ensure_pool()
+        pool = await self._ensure_pool()
         throttle = pool.throttles.get(self.bsg_conn_id)
         if throttle is None:
             throttle = pool.throttles[self.bsg_conn_id] = RequestThrottle(settings.max_requests_per_second)
@@ -219,15 +256,22 @@ class BsgAsyncHook(BsgBaseHook):
             raise connection_error(request, settings.base_url, exc.cause) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
+        if len(answer.body) > LARGE_ANSWER_BYTES:
+            return await asyncio.to_thread(
+                steps.read_response, request, answer.status, answer.body, answer.headers
+            )
         return steps.read_response(request, answer.status, answer.body, answer.headers)
 
-    def _ensure_pool(self) -> _LoopPool:
+    async def _ensure_pool(self) -> _LoopPool:
         if self._pool is None:
-            self._pool = _acquire_pool()
+            self._pool = await _acquire_pool()
         return self._pool
 
     def _shared_token(self) -> _SharedToken:
-        return self._ensure_pool().tokens.setdefault(self.bsg_conn_id, _SharedToken())
+        # Callers await _ensure_pool() first.
+        if self._pool is None:
+            raise RuntimeError("BsgAsyncHook: the HTTP client is not set up yet.")
+        return self._pool.tokens.setdefault(self.bsg_conn_id, _SharedToken())
 
     @property
     def _token(self) -> str | None:
@@ -255,6 +299,7 @@ class BsgAsyncHook(BsgBaseHook):
         The steps are for :meth:`run`; ``retries`` says whether to retry transient failures.
         """
         settings = await self.get_settings()
+        await self._ensure_pool()
         return functools.partial(self._campaign_flow, settings, self._shared_token())
 
 
@@ -265,4 +310,6 @@ def _encode_json(body: Any) -> bytes:
 
 async def _mask(secret: str) -> None:
     # mask_secret may talk to the supervisor synchronously; off the loop it cannot deadlock it.
-    await sync_to_async(mask_secret)(secret)
+    # Not thread-sensitive: that would queue it behind every other sync_to_async call of the
+    # process (connection lookups of other triggers...) on asgiref's one shared thread.
+    await sync_to_async(mask_secret, thread_sensitive=False)(secret)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import AirflowFailException, BaseOperator, ObjectStoragePath
+from airflow.providers.common.compat.sdk import AirflowFailException, Asset, BaseOperator, ObjectStoragePath
 
 try:
     # What Airflow resolves while rendering templated fields: XComArg and MappedArgument.
@@ -22,6 +22,7 @@ try:
 except ImportError:  # the private module moved; XComArg is the public part of it
     from airflow.sdk import XComArg as _RuntimeValue
 
+from bsg_provider.assets import bsg_asset, event_extra
 from bsg_provider.client.connection import check_max_concurrency
 from bsg_provider.client.resources import Resource
 from bsg_provider.errors import BsgAssumptionError, BsgConfigError
@@ -36,6 +37,7 @@ from bsg_provider.extraction.file_formats import (
 from bsg_provider.extraction.intervals import (
     ExtractionInterval,
     check_lookback,
+    human_duration,
     parse_bound,
     resolve_interval,
 )
@@ -68,6 +70,10 @@ class BsgExtractOperatorBase(BaseOperator):
     :param max_concurrency: list requests in flight at most (1..32); None for the connection's
         ``max_concurrency`` (default 8). The file is the same whatever it is.
     :param compression_level: gzip level for ``.gz`` paths, 1 (fastest) to 9 (smallest).
+    :param outlets: the assets a successful run updates (a ``BaseOperator`` argument); each event's
+        ``extra`` holds ``path``, ``records``, ``data_interval_start``, ``data_interval_end`` and
+        ``format``. None or empty: the resource's default asset for the connection,
+        ``bsg://<bsg_conn_id>/<resource>`` (see :mod:`bsg_provider.assets`).
     """
 
     ui_color = "#e8f1fb"
@@ -91,6 +97,9 @@ class BsgExtractOperatorBase(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.resource = resource
+        if not self.outlets:
+            # A stable asset per resource and connection, so downstream DAGs can schedule on it.
+            self.outlets = [bsg_asset(resource.name, bsg_conn_id)]
         self.output_path = output_path
         self.file_format = check_file_format(file_format)
         self.page_size = resource.check_page_size(page_size)
@@ -155,9 +164,22 @@ class BsgExtractOperatorBase(BaseOperator):
             except BsgConfigError as exc:
                 # A misconfigured task fails the same way on every try: do not retry it.
                 raise AirflowFailException(str(exc)) from None
-            return self._extract(hook, settings, path, output_format, encoder, interval, started)
+            summary = self._extract(hook, settings, path, output_format, encoder, interval, started)
         finally:
             hook.close()
+        self._add_event_extra(context, summary)
+        return summary
+
+    def _add_event_extra(self, context: Context, summary: dict[str, Any]) -> None:
+        """Describe the file written in the asset event Airflow emits for each outlet on success."""
+        outlet_events = context.get("outlet_events")
+        if outlet_events is None:
+            return
+        extra = event_extra(summary)
+        for outlet in self.outlets:
+            # An AssetAlias names no asset: the DAG author decides which events it gets.
+            if isinstance(outlet, Asset):
+                outlet_events[outlet].extra.update(extra)
 
     def _extract(
         self,
@@ -177,7 +199,7 @@ class BsgExtractOperatorBase(BaseOperator):
             output_format.label,
             interval.start_source,
             interval.end_source,
-            f", lookback {interval.lookback}" if interval.lookback else "",
+            f", lookback {human_duration(interval.lookback)}" if interval.lookback else "",
         )
         with RecordSpool() as spool:
             # The hook logs the plan, each window's progress and the totals.

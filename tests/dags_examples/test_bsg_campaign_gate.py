@@ -74,8 +74,9 @@ def test_gate_waits_for_the_campaign_then_extracts_its_messages_and_reports(
     )
     # The delivery report is the details endpoint's, which counts the campaign's messages.
     counts = sim.message_counts(campaign["id"])
-    assert report["statistics"] == counts["statistics"]
-    assert sum(report["statistics"].values()) == report["total_messages"] == counts["total_messages"] > 0
+    assert report["messages_by_status"] == counts["statistics"]
+    by_status = report["messages_by_status"]
+    assert sum(by_status.values()) == report["total_messages"] == counts["total_messages"] > 0
     assert (report["total_phones"], report["total_price"], report["currency"]) == (
         counts["total_phones"],
         counts["total_price"],

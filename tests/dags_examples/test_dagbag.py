@@ -9,7 +9,7 @@ from tests.dags_examples.conftest import GATE_POKE_SECONDS
 
 def test_examples_import_without_errors(examples):
     assert examples.import_errors == {}
-    assert {"bsg_campaigns_nightly", "bsg_campaign_gate"} <= set(examples.dag_ids)
+    assert {"bsg_campaigns_nightly", "bsg_campaign_gate", "bsg_campaigns_report"} <= set(examples.dag_ids)
 
 
 def test_nightly_dag_is_a_daily_data_interval_load(examples):

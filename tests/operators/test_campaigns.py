@@ -124,10 +124,14 @@ def test_an_interval_ending_60_days_ahead_is_clipped_and_says_so(simulator, bsg_
     assert ids, "the last 20 days hold campaigns"
 
 
-def test_lookback_moves_the_start_back_and_the_summary_says_so(simulator, bsg_conn_id, tmp_path):
+def test_lookback_moves_the_start_back_and_the_summary_says_so(simulator, bsg_conn_id, tmp_path, task_log):
     start, end = past_interval(simulator, 5)
     context = {"data_interval_start": start, "data_interval_end": end}
     summary = extract(bsg_conn_id, f"file://{tmp_path}/lb.jsonl", context, lookback=timedelta(days=3))
+
+    log = task_log()
+    assert "interval from data_interval_start and data_interval_end, lookback 3 days." in log
+    assert "lookback 3 days, 0:00:00" not in log, "a duration in words, not a timedelta"
 
     assert summary["interval_start"] == (start - timedelta(days=3)).isoformat()
     assert summary["interval_end"] == end.isoformat()

@@ -96,7 +96,7 @@ class TestPoke:
         assert result.xcom_value == simulator.campaign(campaign["id"])
         assert simulator.count("login") == 1, "one hook, one token for every poke"
         out = capfd.readouterr().out
-        assert _times_logged(caplog, out, f"BSG campaign {campaign['id']} is sending.") == 1
+        assert _times_logged(caplog, out, f"BSG campaign {campaign['id']} has status sending.") == 1
         assert _times_logged(caplog, out, f"BSG campaign {campaign['id']} changed from sending to done.") == 1
 
     def test_a_list_returns_records_in_the_given_order_once_all_are_done(self, simulator, bsg_conn_id):
@@ -116,7 +116,7 @@ class TestPoke:
 
     def test_a_failure_status_fails_without_retries_naming_campaign_and_status(self, simulator, bsg_conn_id):
         campaign = simulator.add_campaign(simulator.now(), status="spam")
-        with pytest.raises(AirflowFailException, match=rf"BSG campaign {campaign['id']} is 'spam'"):
+        with pytest.raises(AirflowFailException, match=rf"BSG campaign {campaign['id']} has status 'spam'"):
             _sensor(bsg_conn_id, campaign_id=campaign["id"]).poke({})
 
     def test_custom_status_sets(self, simulator, bsg_conn_id):
@@ -284,7 +284,7 @@ class TestDeferral:
     def test_a_verdict_before_deferral_fails_or_skips_at_once(self, simulator, bsg_conn_id, soft_fail, error):
         campaign = simulator.add_campaign(simulator.now(), status="spam")
         sensor = _sensor(bsg_conn_id, campaign_id=campaign["id"], deferrable=True, soft_fail=soft_fail)
-        with pytest.raises(error, match=rf"BSG campaign {campaign['id']} is 'spam'"):
+        with pytest.raises(error, match=rf"BSG campaign {campaign['id']} has status 'spam'"):
             sensor.execute(context={})
         assert simulator.count("get") == 1
 

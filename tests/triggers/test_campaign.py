@@ -124,7 +124,7 @@ async def test_waits_through_token_expiry_and_a_503_burst_and_yields_one_event(c
     assert CANARY not in haystack
     assert "eyJ" not in haystack
     # Each status change is logged once, not each poll.
-    assert _times_logged(caplog, out, f"BSG campaign {campaign['id']} is sending.") == 1
+    assert _times_logged(caplog, out, f"BSG campaign {campaign['id']} has status sending.") == 1
     assert _times_logged(caplog, out, "changed from sending to done.") == 1
 
 
@@ -137,7 +137,7 @@ async def test_a_spam_verdict_is_a_failure_event(simulator, bsg_conn_id):
             "campaign_id": campaign["id"],
             "campaign_status": "spam",
             "message": (
-                f"BSG campaign {campaign['id']} is 'spam', one of the failure statuses (spam); "
+                f"BSG campaign {campaign['id']} has status 'spam', one of the failure statuses (spam); "
                 "it will not reach done or stopped."
             ),
         }
