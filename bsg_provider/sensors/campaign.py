@@ -17,7 +17,6 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from bsg_provider.client.api import check_campaign_id
 from bsg_provider.client.campaign_wait import CampaignWait, Pending
 from bsg_provider.client.statuses import (
     DEFAULT_FAILURE_STATUSES,
@@ -75,8 +74,9 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
         self.gate = StatusGate(target_statuses, failure_statuses)
         self.target_statuses = self.gate.target_statuses
         self.failure_statuses = self.gate.failure_statuses
-        if isinstance(campaign_id, int) and not isinstance(campaign_id, bool):
-            check_campaign_id(campaign_id)
+        if _is_literal(campaign_id):
+            # A value no rendering can change: one that can never be ids fails the DAG's import.
+            parse_campaign_ids(campaign_id)
         self.campaign_id = campaign_id
         self.bsg_conn_id = bsg_conn_id
         self.deferrable = deferrable
@@ -223,3 +223,15 @@ def _aware(moment: datetime | str) -> datetime:
     # Airflow 3.0 under dag.test() may hand the reschedule date over unparsed (see the tests' conftest).
     value = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+
+def _is_literal(value: Any) -> bool:
+    """
+    Whether ``value`` is final as given: no Jinja template and no XCom reference inside, so that
+    rendering leaves it as it is. Only such a value can be judged when the DAG is built.
+    """
+    if isinstance(value, str):
+        return "{{" not in value and "{%" not in value
+    if isinstance(value, (list, tuple)):
+        return all(_is_literal(item) for item in value)
+    return isinstance(value, (int, float)) or value is None

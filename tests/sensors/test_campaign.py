@@ -56,12 +56,31 @@ class TestArguments:
             ),
             ({"target_statuses": ("finished",)}, "target_statuses contains 'finished', which is not a BSG"),
             ({"failure_statuses": ("failed",)}, "failure_statuses contains 'failed', which is not a BSG"),
-            ({"campaign_id": 0}, "A campaign id must be a positive integer, got 0"),
+            ({"campaign_id": 0}, "got 0: it is not a positive integer id"),
+            ({"campaign_id": -1}, "got -1: it is not a positive integer id"),
+            ({"campaign_id": 1.5}, "got 1.5: it is not a positive integer id"),
+            ({"campaign_id": True}, "got True: it is not a positive integer id"),
+            ({"campaign_id": "abc"}, "got 'abc': it is not a positive integer id"),
+            ({"campaign_id": [1, "x"]}, r"item 1 \('x'\) is not a positive integer id"),
+            ({"campaign_id": []}, "empty list"),
         ],
     )
     def test_literal_mistakes_fail_when_the_dag_is_parsed(self, kwargs, message):
         with pytest.raises(BsgConfigError, match=message):
             _sensor(**kwargs)
+
+    @pytest.mark.parametrize("campaign_id", [12, "12", " 12 ", [12, 13], "[12, 13]", "{{ params.id }}"])
+    def test_ids_and_templates_are_accepted_when_the_dag_is_parsed(self, campaign_id):
+        assert _sensor(campaign_id=campaign_id).campaign_id == campaign_id
+
+    def test_an_xcom_reference_is_left_for_run_time(self):
+        from airflow.providers.common.compat.sdk import DAG
+        from airflow.providers.standard.operators.python import PythonOperator
+
+        with DAG("ids_from_xcom", schedule=None):
+            upstream = PythonOperator(task_id="send", python_callable=lambda: [1, 2])
+            sensor = _sensor(campaign_id=upstream.output)
+        assert sensor.campaign_id.operator is upstream  # kept as the reference, read at run time
 
     @pytest.mark.parametrize("deferrable", [False, True])
     @pytest.mark.parametrize(
@@ -76,7 +95,8 @@ class TestArguments:
     def test_a_bad_rendered_id_fails_before_any_request(
         self, simulator, bsg_conn_id, campaign_id, message, deferrable
     ):
-        sensor = _sensor(bsg_conn_id, campaign_id=campaign_id, deferrable=deferrable, poke_interval=0)
+        sensor = _sensor(bsg_conn_id, campaign_id="{{ x }}", deferrable=deferrable, poke_interval=0)
+        sensor.campaign_id = campaign_id  # what rendering the template gave
         with pytest.raises(AirflowFailException, match=re.escape(message)):
             sensor.execute(context={})
         assert simulator.count("any") == 0
