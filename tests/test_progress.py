@@ -41,7 +41,7 @@ def test_lines_say_where_the_extraction_stands(caplog):
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == (
         "Extracting sms campaigns created in [2026-01-01T00:00:00+00:00, 2026-05-01T00:00:00+00:00) in 2 "
-        "window(s): 1: [2026-01-01T00:00:00+00:00, 2026-03-31T00:00:00+00:00); "
+        "window(s) of API timezone UTC: 1: [2026-01-01T00:00:00+00:00, 2026-03-31T00:00:00+00:00); "
         "2: [2026-03-31T00:00:00+00:00, 2026-05-01T00:00:00+00:00)"
     )
     assert lines[1] == (

@@ -78,11 +78,12 @@ class ExtractionProgress:
         plan = self.plan
         clipped = " (end clipped to the API's 30-day future limit)" if plan.clipped else ""
         self._info(
-            "Extracting %s created in %s%s in %d window(s): %s",
+            "Extracting %s created in %s%s in %d window(s) of API timezone %s: %s",
             self.what,
             _span(plan.start, plan.end),
             clipped,
             len(plan.windows),
+            plan.tz,
             "; ".join(f"{i}: {_span(w.start, w.end)}" for i, w in enumerate(plan.windows, 1)) or "none",
         )
 

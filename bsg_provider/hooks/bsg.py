@@ -131,12 +131,14 @@ class BsgHook(BsgBaseHook):
                 )
             else:
                 # wtforms has no float field Airflow 3.0 accepts: numbers are typed as text,
-                # which the hook reads as numbers.
+                # which the hook reads as numbers. Empty by default (the placeholder shows the
+                # default): a pre-filled short text such as "30" would be saved, and Airflow's
+                # secrets masker warns about every extra under 5 characters in each task's log.
                 field = StringField(
                     spec["label"],
                     validators=[Optional()],
                     description=spec["description"],
-                    default=None if default is None else str(default),
+                    default=None,
                 )
             widgets[name] = field
         return widgets

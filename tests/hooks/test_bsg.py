@@ -496,7 +496,7 @@ def test_progress_shows_the_plan_each_window_and_the_totals(simulator, bsg_conn_
         records = sum(1 for _ in hook.iter_campaigns(start, end, page_size=PAGE))
     lines = _log_lines(caplog, capfd)
     plan = [line for line in lines if "Extracting sms campaigns created in" in line]
-    assert len(plan) == 1 and "in 3 window(s): 1: [" in plan[0]
+    assert len(plan) == 1 and "in 3 window(s) of API timezone UTC: 1: [" in plan[0]
     assert start.isoformat() in plan[0]
     done = [line for line in lines if "done:" in line and "Window " in line]
     assert [d[d.index("Window") : d.index("Window") + 10] for d in done] == [

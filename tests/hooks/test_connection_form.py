@@ -48,7 +48,8 @@ def test_the_form_shows_every_extra_with_its_label_and_default():
     # Defaults as the hook's own (3.0 types the number fields as text).
     assert str(defaults["timeout"]) in ("30", "30.0")
     assert str(defaults["max_retries"]) == "5"
-    assert defaults["api_timezone"] == "UTC"
+    # No pre-filled timezone: a saved "UTC" would make Airflow's masker warn in every task (empty is UTC).
+    assert defaults["api_timezone"] in (None, "")
     assert defaults["max_requests_per_second"] is None
     assert str(defaults["max_concurrency"]) == "8"
 
@@ -87,3 +88,52 @@ def test_what_the_form_saves_is_what_the_hook_reads(prefix, monkeypatch):
         settings.max_requests_per_second,
         settings.max_concurrency,
     ) == ("Europe/Berlin", 12.5, 2, 7.0, 4.0, 3)
+
+
+def _short_secret_flags() -> list[Any]:
+    """The masker classes whose once-per-process "too short" warning flag the test resets."""
+    classes = []
+    for module in (
+        "airflow.sdk._shared.secrets_masker.secrets_masker",  # Airflow 3.3
+        "airflow._shared.secrets_masker.secrets_masker",
+        "airflow.sdk.execution_time.secrets_masker",  # Airflow 3.0
+    ):
+        try:
+            classes.append(__import__(module, fromlist=["SecretsMasker"]).SecretsMasker)
+        except ImportError:
+            continue
+    assert classes, "no SecretsMasker found"
+    return classes
+
+
+@pytest.mark.parametrize(
+    ("extra", "warns"),
+    [
+        # What the form saves now: no timezone (UTC), numbers as numbers; a zone named in full.
+        ({"timeout": 30, "max_retries": 2, "retry_max_wait": 0.02}, False),
+        ({"api_timezone": "Europe/Berlin", "timeout": 30, "max_retries": 2, "retry_max_wait": 0.02}, False),
+        # The control: a short text extra is what Airflow's masker warns about.
+        ({"api_timezone": "UTC", "timeout": "30", "max_retries": 2, "retry_max_wait": 0.02}, True),
+    ],
+    ids=["default", "berlin", "short-text-control"],
+)
+def test_extras_neither_warn_nor_get_masked(simulator, monkeypatch, caplog, capfd, extra, warns):
+    from datetime import timedelta
+
+    for masker in _short_secret_flags():
+        monkeypatch.setattr(masker, "_has_warned_short_secret", False)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BSG_EXTRAS",
+        json.dumps(
+            {"conn_type": "bsg", "host": simulator.url, "password": simulator.api_key, "extra": extra}
+        ),
+    )
+    end = simulator.now()
+    with caplog.at_level("INFO"):
+        records = list(BsgHook("bsg_extras").iter_campaigns(end - timedelta(days=2), end))
+    assert records
+    logged = "\n".join(r.getMessage() for r in caplog.records) + capfd.readouterr().out
+    assert ("too short" in logged) is warns
+    zone = extra.get("api_timezone", "UTC")
+    assert f"of API timezone {zone}:" in logged, "the zone was masked or not logged"
+    assert simulator.api_key not in logged
