@@ -368,3 +368,20 @@ async def test_a_large_answer_is_decoded_off_the_event_loop(simulator, bsg_conn_
     assert page_bytes > bsg_async.DECODE_OFF_LOOP_BYTES
     assert login_thread == threading.main_thread().name, "a small answer is read on the loop"
     assert page_thread != threading.main_thread().name
+
+
+async def test_many_hooks_on_one_loop_keep_at_most_max_connections_requests_in_flight(monkeypatch):
+    from bsg_provider.hooks.bsg_async import MAX_CONNECTIONS
+
+    with BsgSimulator(campaigns=10, seed=5, api_key="test_in_flight_key", latency_ms=20) as sim:
+        campaign_id = sim.add_campaign(sim.now(), status="sending")["id"]
+        # A patient timeout: a busy machine must not add a retry to the count.
+        conn_id = _connect(monkeypatch, "bsg_in_flight", sim, timeout=30)
+        hooks = [BsgAsyncHook(conn_id) for _ in range(3 * MAX_CONNECTIONS)]
+        try:
+            await asyncio.gather(*(hook.get_campaign(campaign_id) for hook in hooks))
+        finally:
+            for hook in hooks:
+                await hook.close()
+        assert sim.count("get") == 3 * MAX_CONNECTIONS and sim.count("login") == 1
+        assert 1 < sim.max_in_flight <= MAX_CONNECTIONS
