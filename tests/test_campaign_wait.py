@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from bsg_provider.client.call_flow import FlowRunner
 from bsg_provider.client.campaign_wait import (
     CampaignWait,
     Failure,
@@ -44,13 +43,17 @@ class Reads:
         if self.error is not None:
             raise self.error
         return {"id": campaign_id, "status": self.statuses[campaign_id]}
-        yield  # a flow with no steps of its own
 
 
 def _poll(wait: CampaignWait, reads: Reads) -> Any:
-    runner = FlowRunner(wait.poll(reads))
-    assert runner.done, "scripted reads take no steps"
-    return runner.value
+    """One poll as the sensor and the trigger run it: read what is not settled, stop at an error."""
+    campaigns = {}
+    for campaign_id in wait.to_read():
+        try:
+            campaigns[campaign_id] = reads(campaign_id, wait.retries)
+        except BsgApiError as exc:
+            return wait.failed(campaign_id, exc)
+    return wait.answered(campaigns)
 
 
 def _wait(*ids: int, deadline: datetime | None = None, clock: list[datetime] | None = None) -> CampaignWait:

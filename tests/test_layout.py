@@ -155,3 +155,26 @@ def test_no_import_circle():
         if name not in state:
             circle = walk(name)
             assert circle is None, " -> ".join(circle)
+
+
+def test_the_request_path_uses_no_httpcore_and_only_tenacitys_public_api():
+    # tenacity's internals may change in any release: the hooks iterate Retrying/AsyncRetrying.
+    wrong = [
+        f"{module} imports {target}"
+        for module, imported in ALL_IMPORTS.items()
+        if _part(module) != "simulator"
+        for target in imported
+        if target == "httpcore" or target.startswith("httpcore.")
+        or target in ("tenacity.DoAttempt", "tenacity.DoSleep")
+    ]
+    for module, path in MODULES.items():
+        if _part(module) == "simulator":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            # A hand-built RetryCallState(...), or Retrying.iter/begin driven by hand.
+            called = node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+            if called == "RetryCallState":
+                wrong.append(f"{module} builds a RetryCallState")
+            if isinstance(node, ast.Attribute) and node.attr in ("iter", "begin", "prepare_for_next_attempt"):
+                wrong.append(f"{module} calls .{node.attr} (tenacity's internals)")
+    assert not wrong, "\n".join(sorted(wrong))

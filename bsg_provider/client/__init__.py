@@ -3,9 +3,10 @@ The BSG One API client core: what a request is, what an answer means, and the de
 sending one, with no Airflow in it.
 
 It holds the requests and their answers (:mod:`.api`), the API's resources and campaign
-statuses, the connection's settings as read from its fields (:mod:`.connection`), the token's
-lifetime, the retry policy and its waits, the client-side rate limit and shared back-off, the
-call flow both hooks drive, the async transport, the poll step of a campaign wait, and the
-redaction of secrets. It may import the standard library, requests, httpx/httpcore, tenacity
-and :mod:`bsg_provider.errors`; never Airflow, and nothing else of this package.
+statuses, the connection's settings as read from its fields (:mod:`.connection`), the pure
+decisions both hooks share around a call (:mod:`.policy`: what to retry and how long to wait,
+the token's renewal, the client-side rate limit and shared back-off), what a campaign wait's
+polls mean (:mod:`.campaign_wait`), request counters and the redaction of secrets. No I/O of its
+own: the hooks send. It may import the standard library, tenacity, PyJWT, msgspec and
+:mod:`bsg_provider.errors`; never Airflow, never an HTTP client, and nothing else of this package.
 """

@@ -360,6 +360,42 @@ def read_answer(
     raise BsgApiError(f"BSG One API answered HTTP {status} to {where}: {detail.rstrip('.')}.", **kwargs)
 
 
+def http_request(request: ApiRequest, base_url: str, token: str | None) -> dict[str, Any]:
+    """
+    What both hooks hand their HTTP client (requests or httpx) for ``request``: the same arguments.
+
+    :param request: what to send.
+    :param base_url: the connection's base URL.
+    :param token: the JWT for ``Authorization: Bearer``, None for the login.
+    """
+    return {
+        "method": request.method,
+        "url": base_url + request.path,
+        "params": request.params,
+        "json": request.json,
+        "headers": auth_headers(token) if token else None,
+    }
+
+
+def read_response(request: ApiRequest, status: int, body: bytes, headers: Mapping[str, str]) -> Any:
+    """
+    :func:`read_answer` for an answer as requests and httpx give it.
+
+    :param request: the request sent.
+    :param status: the HTTP status.
+    :param body: the raw body.
+    :param headers: the answer's headers (a case-insensitive mapping, as requests and httpx give).
+    """
+    return read_answer(
+        request,
+        status,
+        body,
+        content_type=headers.get("Content-Type"),
+        retry_after=headers.get("Retry-After"),
+        location=headers.get("Location"),
+    )
+
+
 #: The fields a 422 names when it refuses a window's span (or its dates).
 _SPAN_FIELDS = frozenset({"filter[from]", "filter[to]"})
 

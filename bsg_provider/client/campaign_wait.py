@@ -1,9 +1,11 @@
 """
-One wait for campaigns, poll by poll: the step the sensor's poke and the deferrable trigger share.
+One wait for campaigns, poll by poll: the decisions the sensor's poke and the deferrable trigger share.
 
-:meth:`CampaignWait.poll` is a flow of :mod:`bsg_provider.client.call_flow` steps: the sync hook runs it
-in the sensor, the async hook in the trigger, so both read the same campaigns, treat failures
-the same way and end with the same outcome. Pure and free of Airflow.
+A poll reads :meth:`CampaignWait.to_read` (``get_campaign`` of the sync hook in the sensor, of the
+async hook in the trigger, with :attr:`CampaignWait.retries`) and hands what it got to
+:meth:`CampaignWait.answered`, or the first error to :meth:`CampaignWait.failed`; both give the
+:class:`Outcome`. So the sensor and the trigger read the same campaigns, treat failures the same
+way and end with the same outcome. Pure and free of Airflow and of I/O.
 
 A transient failure (429, 5xx, a timeout, a dropped connection, a malformed answer) that outlasts
 the hook's retries means "not known yet": the wait goes on until its deadline, and the log says
@@ -19,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from bsg_provider.client.call_flow import Flow
 from bsg_provider.client.statuses import (
     CampaignIds,
     Failed,
@@ -31,9 +32,6 @@ from bsg_provider.client.statuses import (
     statuses_of,
 )
 from bsg_provider.errors import BsgApiError, BsgNotFoundError, BsgRetryableError
-
-#: Reads one campaign: ``read(campaign_id, retries)`` gives the steps of a ``get_campaign``.
-CampaignReader = Callable[[int, bool], Flow[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -152,36 +150,51 @@ class CampaignWait:
         """Whether the last poll found the API failing."""
         return self._outage_since is not None
 
-    def poll(self, read: CampaignReader) -> Flow[Outcome]:
+    @property
+    def retries(self) -> bool:
         """
-        Read every campaign not settled yet and decide; the steps are the reads' own.
+        Whether this poll's reads use the hook's retries.
 
         While the API is failing, a poll reads with one attempt only: the next poll is the next
         retry, and the log is not filled with retries of a known outage.
-
-        :param read: gives the steps of reading one campaign, e.g. ``BsgHook.campaign_flow``.
         """
-        campaigns: dict[int, dict[str, Any]] = {}
-        for campaign_id in self.ids.unique:
-            if campaign_id in self._settled:
-                campaigns[campaign_id] = self._settled[campaign_id]
-                continue
-            try:
-                campaigns[campaign_id] = yield from read(campaign_id, not self.in_outage)
-            except BsgNotFoundError:
-                message = not_found_message(campaign_id, self.conn_id)
-                self.log.error("%s", message)
-                return NotFound(campaign_id, message)
-            except BsgRetryableError as exc:
-                return self._unanswered(exc)
-            except BsgApiError as exc:
-                message = f"Stopped waiting for BSG campaigns: {exc}"
-                self.log.error("%s", message)
-                return Refused(message)
+        return not self.in_outage
+
+    def to_read(self) -> list[int]:
+        """The campaigns this poll reads, in order: those not settled yet."""
+        return [campaign_id for campaign_id in self.ids.unique if campaign_id not in self._settled]
+
+    def failed(self, campaign_id: int, exc: BsgApiError) -> Outcome:
+        """
+        The outcome of a poll whose read of ``campaign_id`` raised ``exc`` (the poll stops there).
+
+        A transient failure that outlasted the retries means "not known yet"; a 404 or any
+        other refusal ends the wait.
+
+        :param campaign_id: the campaign being read.
+        :param exc: what the read raised.
+        """
+        if isinstance(exc, BsgNotFoundError):
+            message = not_found_message(campaign_id, self.conn_id)
+            self.log.error("%s", message)
+            return NotFound(campaign_id, message)
+        if isinstance(exc, BsgRetryableError):
+            return self._unanswered(exc)
+        message = f"Stopped waiting for BSG campaigns: {exc}"
+        self.log.error("%s", message)
+        return Refused(message)
+
+    def answered(self, campaigns: dict[int, dict[str, Any]]) -> Outcome:
+        """
+        The outcome of a poll that read every campaign of :meth:`to_read`.
+
+        :param campaigns: the records read, by id.
+        """
         self._answered()
-        return self._decide(campaigns)
+        return self._decide({**self._settled, **campaigns})
 
     def _decide(self, campaigns: dict[int, dict[str, Any]]) -> Outcome:
+        campaigns = {campaign_id: campaigns[campaign_id] for campaign_id in self.ids.unique}
         statuses = statuses_of(list(campaigns.values()))
         self._last_status.update(statuses)
         log_observation(self.log, self._watch.observe(statuses), self.gate)

@@ -10,38 +10,33 @@ from functools import cached_property, partial
 from typing import Any, TypeVar
 
 import requests
-from airflow.providers.common.compat.sdk import mask_secret
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
+from tenacity import Retrying
 
 from bsg_provider.client.api import (
     MIN_PAGE_SIZE,
     USER_AGENT,
     ApiRequest,
-    auth_headers,
     campaign_details_request,
     check_campaign_id,
     check_campaign_ids,
     connection_error,
+    get_campaign_request,
+    http_request,
     is_plain_http,
     is_span_refusal,
     list_campaigns_request,
     list_request,
+    login_request,
+    parse_campaign,
     parse_campaign_details,
     parse_campaign_page,
     parse_list_page,
-    timeout_error,
-)
-from bsg_provider.client.backoff_gate import BackoffGate
-from bsg_provider.client.call_flow import (
-    Exclusive,
-    Flow,
-    FlowRunner,
-    Mask,
-    Send,
-    Sleep,
-    Step,
-    TokenState,
+    parse_token,
     read_response,
+    refresh_request,
+    timeout_error,
 )
 from bsg_provider.client.connection import (
     MAX_CONCURRENCY_LIMIT,
@@ -50,8 +45,9 @@ from bsg_provider.client.connection import (
     connection_fields,
     warn_if_plain_http,
 )
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.client.policy import Pacer, TokenState, retry_kwargs
 from bsg_provider.client.resources import CAMPAIGNS, MESSAGES, ListQuery, campaigns_query, messages_query
-from bsg_provider.client.throttle import RequestThrottle
 from bsg_provider.errors import BsgApiError, BsgAuthError, BsgError, BsgPagingError, BsgValidationError
 from bsg_provider.extraction.paging import WindowPager
 from bsg_provider.extraction.prefetch import FetchCancelled, PagePrefetcher
@@ -59,7 +55,6 @@ from bsg_provider.extraction.progress import ExtractionProgress
 from bsg_provider.extraction.window_filter import WindowFilter
 from bsg_provider.extraction.windows import Window, WindowPlan, plan_windows
 from bsg_provider.hooks import metrics
-from bsg_provider.hooks.base import BsgBaseHook
 from bsg_provider.hooks.connection_form import CONNECTION_FIELDS, CONNECTION_UI_BEHAVIOUR
 
 T = TypeVar("T")
@@ -72,12 +67,12 @@ _BODY_CHUNK = 1 << 22
 TEST_CONNECTION_MAX_TIMEOUT = 10.0
 
 
-class BsgHook(BsgBaseHook):
+class BsgHook(BaseHook):
     """
     Talk to the BSG One API: JWT login and renewal, retries, paging and window planning.
 
     Thread-safe for its own concurrent paging: the threads share one login (a renewal happens
-    once, the others wait for it), one rate limit and one back-off.
+    once, the others wait for it), one rate limit and one back-off (:attr:`pacer`).
 
     :param bsg_conn_id: id of a connection of type ``bsg``: host is the base URL,
         password the API key; extras ``api_timezone``, ``timeout``, ``max_retries``,
@@ -86,16 +81,22 @@ class BsgHook(BsgBaseHook):
         connection's ``max_concurrency``. 1 reads one page after another.
     """
 
-    def __init__(
-        self, bsg_conn_id: str = BsgBaseHook.default_conn_name, max_concurrency: int | None = None
-    ) -> None:
-        super().__init__(bsg_conn_id)
+    conn_name_attr = "bsg_conn_id"
+    default_conn_name = "bsg_default"
+    conn_type = "bsg"
+    hook_name = "BSG One API"
+
+    def __init__(self, bsg_conn_id: str = default_conn_name, max_concurrency: int | None = None) -> None:
+        super().__init__()
+        self.bsg_conn_id = bsg_conn_id
+        self.counters = RequestCounters()
         self._max_concurrency = check_max_concurrency(max_concurrency)
         self._tokens = TokenState()
         # Held while the token is renewed, so concurrent requests renew it once.
-        self._token_lock = threading.RLock()
-        #: A retry's wait holds every request of this hook (one 429 slows all in flight).
-        self.backoff = BackoffGate()
+        self._token_lock = threading.Lock()
+        #: The connection's rate limit and the shared back-off: a retry's wait holds every
+        #: request of this hook (one 429 slows all in flight). The rate is set with the settings.
+        self.pacer = Pacer(None)
         self._prefetchers: set[PagePrefetcher[Any, Any]] = set()
         #: The windows the last :meth:`iter_pages` read, after any re-planning (None before).
         self.last_plan: WindowPlan | None = None
@@ -151,11 +152,8 @@ class BsgHook(BsgBaseHook):
         )
         mask_secret(settings.api_key)
         warn_if_plain_http(self.log, self.bsg_conn_id, settings.base_url)
+        self.pacer.set_rate(settings.max_requests_per_second)
         return settings
-
-    @cached_property
-    def _throttle(self) -> RequestThrottle:
-        return RequestThrottle(self.settings.max_requests_per_second)
 
     @property
     def max_concurrency(self) -> int:
@@ -199,6 +197,9 @@ class BsgHook(BsgBaseHook):
             del self.__dict__["_session"]
 
     # -- requests -----------------------------------------------------------------------------
+    # One call: tenacity's retry loop around an authenticated send. The decisions (what to
+    # retry, how long to wait, when to renew the token, when a request may go) are
+    # client/policy.py's, shared with the async hook; this is the I/O around them.
 
     @property
     def _token(self) -> str | None:
@@ -217,89 +218,149 @@ class BsgHook(BsgBaseHook):
     def _token_expiry(self, value: datetime | None) -> None:
         self._tokens.expiry = value
 
-    def call(self, request: ApiRequest, parse: Callable[[Any], T] | None = None) -> T:
+    def call(
+        self,
+        request: ApiRequest,
+        parse: Callable[[Any], T] | None = None,
+        *,
+        retries: bool = True,
+        timeout: float | None = None,
+    ) -> T:
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
         :param request: built by one of :mod:`bsg_provider.client.api`'s ``*_request`` functions.
         :param parse: reads the answer inside the retry loop, so an answer of the wrong shape is
             retried like a truncated one; its result is returned instead of the raw JSON.
+        :param retries: retry transient failures as the connection says; False tries once.
+        :param timeout: seconds per request; None for the connection's.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
-        return self.run(self._call_flow(self.settings, self._tokens, request, parse))
+        return self._call(request, parse, retries=retries, timeout=timeout)
 
-    def run(self, flow: Flow[T]) -> T:
+    def _call(
+        self,
+        request: ApiRequest,
+        parse: Callable[[Any], T] | None = None,
+        *,
+        retries: bool = True,
+        timeout: float | None = None,
+        cancelled: threading.Event | None = None,
+    ) -> T:
         """
-        Drive a flow of :mod:`bsg_provider.client.call_flow` steps over this hook's session; return its value.
+        :meth:`call`, for a paging thread too: once ``cancelled`` is set its waits end at once and it
+        raises :class:`FetchCancelled` before sending anything more (an answer received is kept).
+        """
+        settings = self.settings
+        timeout = settings.timeout if timeout is None else timeout
+        wait = time.sleep if cancelled is None else cancelled.wait
+        policy = retry_kwargs(
+            max_retries=settings.max_retries if retries else 0,
+            max_wait=settings.retry_max_wait,
+            log=self.log,
+            on_retry=self._count_retry,
+        )
+        for attempt in Retrying(**policy, sleep=partial(self._back_off, wait=wait)):
+            with attempt:
+                answer = self._authenticated(request, timeout, cancelled)
+                return parse(answer) if parse is not None else answer
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-        :param flow: e.g. :meth:`campaign_flow`, or a poll of :mod:`bsg_provider.client.statuses`.
-        :raises BsgApiError: when the flow gives up.
-        """
-        return self._drive(flow, None)
-
-    def _drive(self, flow: Flow[T], cancelled: threading.Event | None, *, between_steps: bool = True) -> T:
-        """
-        Run ``flow``; once ``cancelled`` is set, raise :class:`FetchCancelled` at its next step.
-
-        :param between_steps: also stop between steps; False stops only before a request is sent
-            (waits still end at once), so an answer already received is always taken in.
-        """
-        runner = FlowRunner(flow)
+    def _authenticated(self, request: ApiRequest, timeout: float, cancelled: threading.Event | None) -> Any:
+        """Send ``request`` with the current token (renewed if due); after a 401, log in and replay once."""
+        if not request.authenticated:
+            return self._send(request, None, timeout, cancelled)
+        token = self._tokens.current() or self._renew(None, timeout, cancelled)
         try:
-            while not runner.done:
-                if between_steps and cancelled is not None and cancelled.is_set():
-                    raise FetchCancelled
-                runner.advance(*self._perform(runner.step, cancelled))
-            return runner.value
-        finally:
-            runner.close()
+            return self._send(request, token, timeout, cancelled)
+        except BsgAuthError as exc:
+            if exc.status != 401:
+                raise
+        # Revoked or expired early: one fresh login, then the same request once more.
+        self.log.info("BSG One API refused the token (401); logging in again and replaying the request.")
+        return self._send(request, self._renew(token, timeout, cancelled), timeout, cancelled)
 
-    def _perform(
-        self, step: Step | None, cancelled: threading.Event | None
-    ) -> tuple[Any, BsgApiError | None]:
-        # A cancelled fetch wakes from its waits at once (Event.wait returns True).
-        sleep = time.sleep if cancelled is None else cancelled.wait
+    def _renew(self, refused: str | None, timeout: float, cancelled: threading.Event | None) -> str:
+        """
+        Renew the shared token, one thread at a time: refresh it, else log in; return the new one.
+
+        A thread that waited for the lock uses what the renewal it waited for gave, or raises its
+        failure. A token the API issued is kept for everyone, even if this fetch was dropped meanwhile.
+
+        :param refused: the token the API just refused (then: log in), or None when it is due.
+        """
+        tokens = self._tokens
+        seen = tokens.renewals
+        with self._token_lock:
+            token = tokens.reusable(refused)
+            if token is not None:
+                return token
+            current = tokens.begin_renewal(seen, refused)
+            try:
+                payload = self._refresh(current, timeout, cancelled) if current is not None else None
+                if payload is None:
+                    tokens.token = None  # a login replaces whatever token there was
+                    self.counters.add(logins=1)
+                    payload = self._send(login_request(self.settings.api_key), None, timeout, cancelled)
+                token = parse_token(payload)
+                mask_secret(token)
+            except BaseException as exc:
+                tokens.renewal_failed(exc)
+                raise
+            tokens.renewed(token)
+            return token
+
+    def _refresh(self, token: str, timeout: float, cancelled: threading.Event | None) -> Any | None:
+        """The refresh endpoint's answer, or None when it failed (a login follows)."""
+        self.counters.add(refreshes=1)
         try:
-            if isinstance(step, Send):
-                # The rate-limit slot first, then the shared back-off: a 429 that came in while
-                # this request waited for its slot still holds it, and a dropped fetch sends nothing.
-                throttled = self._throttle.wait(sleep)
-                self.backoff.wait(sleep)
-                if cancelled is not None and cancelled.is_set():
-                    raise FetchCancelled
-                return self._send(step, throttled), None
-            if isinstance(step, Sleep):
-                # Hold every request of this hook, not only this one: they share the API's limit.
-                self.backoff.pause(step.seconds, sleep)
-            elif isinstance(step, Mask):
-                mask_secret(step.secret)
-            elif isinstance(step, Exclusive):
-                # Paging threads share the token: one renews it, the others wait and use the new one.
-                # Never cancelled once the login is answered: a token the API just issued is kept
-                # for everyone (a dropped fetch still stops before sending, and in its waits).
-                with self._token_lock:
-                    return self._drive(step.flow, cancelled, between_steps=False), None
-            return None, None
+            return self._send(refresh_request(), token, timeout, cancelled)
         except BsgApiError as exc:
-            return None, exc
+            reason = exc.status or exc.__class__.__name__
+            self.log.info("Token refresh failed (%s); logging in again.", reason)
+            return None
 
-    def _send(self, step: Send, throttled: float = 0.0) -> Any:
-        request, settings = step.request, self.settings
+    def _back_off(self, seconds: float, wait: Callable[[float], object]) -> None:
+        """tenacity's sleep: a retry's wait holds every request of this hook, not only this one."""
+        self.counters.add(retry_wait_seconds=seconds)
+        self.pacer.hold(seconds)
+        self._wait_held(wait)
+
+    def _wait_held(self, wait: Callable[[float], object]) -> None:
+        # A hold may be extended while we wait: look again until it has passed (or we were cancelled).
+        while (pause := self.pacer.held_for()) > 0:
+            if wait(pause) is True:
+                return
+
+    def _count_retry(self, reason: str) -> None:
+        self.counters.add(retries=1)
+        metrics.retried(reason)
+
+    def _send(
+        self, request: ApiRequest, token: str | None, timeout: float, cancelled: threading.Event | None = None
+    ) -> Any:
+        # A cancelled fetch wakes from its waits at once (Event.wait returns True).
+        wait = time.sleep if cancelled is None else cancelled.wait
+        # The rate-limit slot first, then the shared back-off: a 429 that came in while this
+        # request waited for its slot still holds it; and a dropped fetch sends nothing.
+        throttled = self.pacer.reserve()
+        if throttled > 0:
+            wait(throttled)
+        self._wait_held(wait)
+        if cancelled is not None and cancelled.is_set():
+            raise FetchCancelled
         if request.endpoint == "login":
             metrics.logged_in()
         self.counters.add(requests=1, throttle_wait_seconds=throttled)
+        base_url = self.settings.base_url
         started = time.monotonic()
         status: int | None = None
         try:
             response = self._session.request(
-                request.method,
-                settings.base_url + request.path,
-                params=request.params,
-                json=request.json,
-                headers=auth_headers(step.token) if step.token else None,
-                timeout=(step.timeout, step.timeout),
-                # As httpx does in the trigger: a redirect is reported, never followed (it would turn
-                # the login POST into a GET, and carry the token to another host).
+                **http_request(request, base_url, token),
+                timeout=(timeout, timeout),
+                # As in the async hook: a redirect is reported, never followed (it would turn the
+                # login POST into a GET, and carry the token to another host).
                 allow_redirects=False,
                 # The body read in one piece, not in requests' 10 KiB chunks: a third less CPU a page.
                 stream=True,
@@ -310,32 +371,25 @@ class BsgHook(BsgBaseHook):
                 response.close()  # back to the pool when read to the end; dropped when not
             status = response.status_code
         except requests.Timeout:
-            raise timeout_error(request, settings.base_url, step.timeout) from None
+            raise timeout_error(request, base_url, timeout) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-            raise connection_error(request, settings.base_url, exc) from None
+            raise connection_error(request, base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
         return read_response(request, status, body, response.headers)
 
     # -- campaigns ----------------------------------------------------------------------------
 
-    def get_campaign(self, campaign_id: int | str) -> dict[str, Any]:
+    def get_campaign(self, campaign_id: int | str, *, retries: bool = True) -> dict[str, Any]:
         """
         One campaign with all its properties.
 
         :param campaign_id: the campaign's id.
+        :param retries: retry transient failures as the connection says; False tries once.
         :raises BsgNotFoundError: when the API knows no such campaign.
         """
-        return self.run(self.campaign_flow(campaign_id))
-
-    def campaign_flow(self, campaign_id: int | str, retries: bool = True) -> Flow[dict[str, Any]]:
-        """
-        The steps of reading one campaign, for :meth:`run` (the id is checked at once).
-
-        :param campaign_id: the campaign's id.
-        :param retries: whether to retry transient failures as the connection says, or try once.
-        """
-        return self._campaign_flow(self.settings, self._tokens, campaign_id, retries)
+        request = get_campaign_request(check_campaign_id(campaign_id))
+        return self.call(request, parse=parse_campaign, retries=retries)
 
     def plan(self, start: datetime, end: datetime, *, now: datetime | None = None) -> WindowPlan:
         """
@@ -461,7 +515,7 @@ class BsgHook(BsgBaseHook):
             window, _pass, offset = key
             api_from, api_to = window.api_bounds(settings.api_timezone)
             request = list_request(query, api_from, api_to, offset=offset, limit=page_size)
-            return self._drive(self._call_flow(settings, self._tokens, request, parse), cancelled)
+            return self._call(request, parse, cancelled=cancelled)
 
         return fetch
 
@@ -670,15 +724,11 @@ class BsgHook(BsgBaseHook):
                 api_from, api_to, campaign_type="sms", offset=0, limit=MIN_PAGE_SIZE
             )
             started = time.monotonic()
-            self.run(
-                self._call_flow(
-                    settings,
-                    self._tokens,
-                    request,
-                    parse_campaign_page,
-                    retries=False,
-                    timeout=min(settings.timeout, TEST_CONNECTION_MAX_TIMEOUT),
-                )
+            self.call(
+                request,
+                parse_campaign_page,
+                retries=False,
+                timeout=min(settings.timeout, TEST_CONNECTION_MAX_TIMEOUT),
             )
         except BsgAuthError as exc:
             return False, f"Login or request refused: {exc}"

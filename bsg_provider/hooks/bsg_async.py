@@ -1,60 +1,66 @@
 """
 The async hook, for code that runs on an event loop (the deferrable sensor's trigger).
 
-It drives the same call flow as :class:`~bsg_provider.hooks.bsg.BsgHook`
-(:mod:`bsg_provider.client.call_flow`): the same requests, answer reading, retries and token renewal;
-only the HTTP client (:mod:`bsg_provider.client.http_async`, on httpcore), the waiting (asyncio) and
-the token's sharing differ.
+The request path of :class:`~bsg_provider.hooks.bsg.BsgHook` on ``httpx.AsyncClient``: tenacity's
+``AsyncRetrying`` around an authenticated send, with the same decisions
+(:mod:`bsg_provider.client.policy`: what to retry, how long to wait, when to renew the token, when
+a request may go) and the same requests and answers (:mod:`bsg_provider.client.api`). Hundreds of
+triggers may wait at once in one triggerer: the hooks of one event loop share one HTTP client, and
+those of one connection share its token, its rate limit and its back-off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import importlib
-import json
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import httpx
-from airflow.providers.common.compat.sdk import mask_secret
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from asgiref.sync import sync_to_async
+from tenacity import AsyncRetrying
 
-from bsg_provider.client import call_flow as steps
 from bsg_provider.client.api import (
     USER_AGENT,
     ApiRequest,
-    auth_headers,
     check_campaign_id,
     connection_error,
+    get_campaign_request,
+    http_request,
+    login_request,
+    parse_campaign,
+    parse_token,
+    read_response,
+    refresh_request,
     timeout_error,
 )
-from bsg_provider.client.call_flow import Flow, FlowRunner
 from bsg_provider.client.connection import BsgConnectionSettings, connection_fields, warn_if_plain_http
-from bsg_provider.client.http_async import AsyncHttp, HttpFailure, HttpTimeout
-from bsg_provider.client.throttle import RequestThrottle
-from bsg_provider.errors import BsgApiError
+from bsg_provider.client.counters import RequestCounters
+from bsg_provider.client.policy import Pacer, TokenState, retry_kwargs
+from bsg_provider.errors import BsgApiError, BsgAuthError
 from bsg_provider.hooks import metrics
-from bsg_provider.hooks.base import BsgBaseHook
 
 T = TypeVar("T")
 
 #: Connections one event loop keeps open to the API, however many triggers share them.
 MAX_CONNECTIONS = 8
-#: Answers longer than this are decoded in a worker thread: JSON of a few hundred kB takes
-#: milliseconds, which the event loop of a triggerer shared by hundreds of triggers cannot spare.
-LARGE_ANSWER_BYTES = 64 * 1024
+#: Answers longer than this are decoded in a thread, so a big body never stalls the event loop.
+DECODE_OFF_LOOP_BYTES = 64 * 1024
 
 
 @dataclass
-class _SharedToken(steps.TokenState):
-    """One connection's JWT on one event loop, shared by all its hooks so hundreds of triggers log in once."""
+class _Connection:
+    """One connection on one event loop: the token, its lock and the pacing its hooks share."""
 
+    pacer: Pacer
+    tokens: TokenState = field(default_factory=TokenState)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -62,63 +68,63 @@ class _SharedToken(steps.TokenState):
 class _LoopPool:
     """One event loop's HTTP client, shared by every hook on that loop, and its users."""
 
-    client: AsyncHttp
     users: int = 0
-    # Keyed by connection id: the connection's rate limit holds across all the triggers using it.
-    throttles: dict[str, RequestThrottle] = field(default_factory=dict)
-    # Keyed by connection id; every token is also registered once with the secrets masker.
-    tokens: dict[str, _SharedToken] = field(default_factory=dict)
+    client: httpx.AsyncClient | None = None
+    client_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Requests beyond the client's connections wait here, in order, not in httpx's pool: its
+    # queue rescans every waiting request and connection whenever one frees (with 500 triggers,
+    # most of a poll's CPU).
+    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONNECTIONS))
+    # Keyed by connection id: the connection's token, rate limit and back-off hold across its triggers.
+    connections: dict[str, _Connection] = field(default_factory=dict)
+
+    async def get_client(self) -> httpx.AsyncClient:
+        """The loop's client, made on first use."""
+        if self.client is None:
+            async with self.client_lock:
+                if self.client is None:
+                    # In a thread: making it reads the environment's proxies and loads the CA bundle.
+                    self.client = await asyncio.to_thread(_new_client)
+        return self.client
 
 
-# Hundreds of triggers may wait at once in one triggerer: they share one connection pool per loop
-# instead of opening one each. Weak keys let a finished loop (asyncio.run) take its entry with it.
+def _new_client() -> httpx.AsyncClient:
+    with contextlib.suppress(ImportError):
+        # What httpcore's first lock imports (through anyio) on the loop otherwise: tens of ms.
+        importlib.import_module("anyio._backends._asyncio")
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+        # A redirect is reported, never followed (it would turn the login POST into a GET, and
+        # carry the token to another host); proxies come from the environment (HTTPS_PROXY...).
+        follow_redirects=False,
+        trust_env=True,
+    )
+
+
+# Weak keys let a finished loop (asyncio.run) take its entry with it.
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = weakref.WeakKeyDictionary()
 _pools_lock = threading.Lock()
 
 
-async def _acquire_pool() -> _LoopPool:
+def _acquire_pool() -> _LoopPool:
     loop = asyncio.get_running_loop()
     with _pools_lock:
         pool = _pools.get(loop)
-        if pool is not None and not pool.client.is_closed:
-            pool.users += 1
-            return pool
-    client: AsyncHttp | None = await asyncio.to_thread(_new_client)
-    with _pools_lock:
-        pool = _pools.get(loop)
-        if pool is None or pool.client.is_closed:
-            pool = _pools[loop] = _LoopPool(client)
-            client = None
+        if pool is None:
+            pool = _pools[loop] = _LoopPool()
         pool.users += 1
-    if client is not None:
-        # Another hook on this loop built one meanwhile; this one never opened a connection.
-        await client.aclose()
-    return pool
-
-
-def _new_client() -> AsyncHttp:
-    """
-    A new HTTP client, built in a worker thread: loading the CA certificates into an SSL context
-    and importing the async backend httpcore loads on its first request take tens of ms each,
-    which would block the triggerer's event loop.
-    """
-    with contextlib.suppress(ImportError):
-        # What httpcore's first lock imports (through anyio) on the loop otherwise.
-        importlib.import_module("anyio._backends._asyncio")
-    return AsyncHttp(
-        MAX_CONNECTIONS,
-        {"User-Agent": USER_AGENT, "Accept": "application/json"},
-        ssl_context=httpx.create_ssl_context(),
-    )
+        return pool
 
 
 async def _release_pool(pool: _LoopPool) -> None:
+    loop = asyncio.get_running_loop()
     with _pools_lock:
         pool.users -= 1
         last = pool.users <= 0
-        if last and _pools.get(asyncio.get_running_loop()) is pool:
-            del _pools[asyncio.get_running_loop()]
-    if last:
+        if last and _pools.get(loop) is pool:
+            del _pools[loop]
+    if last and pool.client is not None:
         await pool.client.aclose()
 
 
@@ -129,22 +135,26 @@ def shared_client_users() -> int:
         return pool.users if pool is not None else 0
 
 
-class BsgAsyncHook(BsgBaseHook):
+class BsgAsyncHook(BaseHook):
     """
     Talk to the BSG One API from an event loop: JWT login and renewal, retries, shared connections.
 
-    The hooks of one connection on one event loop share its token and one HTTP client
-    (:class:`~bsg_provider.client.http_async.AsyncHttp`).
-    Call :meth:`close` (or use ``async with``) when done, so the shared client closes with its
-    last user.
+    The hooks of one event loop share one ``httpx.AsyncClient``; those of one connection share
+    its token, rate limit and back-off. Call :meth:`close` (or use ``async with``) when done, so
+    the shared client closes with its last user.
 
     :param bsg_conn_id: id of a connection of type ``bsg`` (see :class:`~bsg_provider.hooks.bsg.BsgHook`).
     """
 
+    conn_name_attr = "bsg_conn_id"
+    default_conn_name = "bsg_default"
+    conn_type = "bsg"
     hook_name = "BSG One API (async)"
 
-    def __init__(self, bsg_conn_id: str = BsgBaseHook.default_conn_name) -> None:
-        super().__init__(bsg_conn_id)
+    def __init__(self, bsg_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.bsg_conn_id = bsg_conn_id
+        self.counters = RequestCounters()
         self._settings: BsgConnectionSettings | None = None
         self._pool: _LoopPool | None = None
 
@@ -177,135 +187,160 @@ class BsgAsyncHook(BsgBaseHook):
         if pool is not None:
             await _release_pool(pool)
 
-    # -- requests -----------------------------------------------------------------------------
+    # -- requests (as in BsgHook, awaited) -----------------------------------------------------
 
-    async def call(self, request: ApiRequest, parse: Callable[[Any], T] | None = None) -> T:
+    async def call(
+        self,
+        request: ApiRequest,
+        parse: Callable[[Any], T] | None = None,
+        *,
+        retries: bool = True,
+        timeout: float | None = None,
+    ) -> T:
         """
         Send ``request`` with authentication and retries; return the decoded JSON answer.
 
         :param request: built by one of :mod:`bsg_provider.client.api`'s ``*_request`` functions.
         :param parse: reads the answer inside the retry loop, so an answer of the wrong shape is
             retried like a truncated one; its result is returned instead of the raw JSON.
+        :param retries: retry transient failures as the connection says; False tries once.
+        :param timeout: seconds per request; None for the connection's.
         :raises BsgApiError: when the API refuses it, or transient failures outlast the retries.
         """
         settings = await self.get_settings()
-        await self._ensure_pool()
-        return await self.run(self._call_flow(settings, self._shared_token(), request, parse))
+        shared = self._connection(settings)
+        timeout = settings.timeout if timeout is None else timeout
+        policy = retry_kwargs(
+            max_retries=settings.max_retries if retries else 0,
+            max_wait=settings.retry_max_wait,
+            log=self.log,
+            on_retry=self._count_retry,
+        )
+        async for attempt in AsyncRetrying(**policy, sleep=partial(self._back_off, shared.pacer)):
+            with attempt:
+                answer = await self._authenticated(shared, request, timeout)
+                return parse(answer) if parse is not None else answer
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    async def run(self, flow: Flow[T]) -> T:
-        """
-        Drive a flow of :mod:`bsg_provider.client.call_flow` steps on this loop's shared client;
-        return its value.
-
-        :param flow: e.g. from :meth:`campaign_reader`, or a poll of :mod:`bsg_provider.client.statuses`.
-        :raises BsgApiError: when the flow gives up.
-        """
-        runner = FlowRunner(flow)
+    async def _authenticated(self, shared: _Connection, request: ApiRequest, timeout: float) -> Any:
+        if not request.authenticated:
+            return await self._send(shared, request, None, timeout)
+        token = shared.tokens.current() or await self._renew(shared, None, timeout)
         try:
-            while not runner.done:
-                runner.advance(*await self._perform(runner.step))
-            return runner.value
-        finally:
-            runner.close()
+            return await self._send(shared, request, token, timeout)
+        except BsgAuthError as exc:
+            if exc.status != 401:
+                raise
+        self.log.info("BSG One API refused the token (401); logging in again and replaying the request.")
+        return await self._send(shared, request, await self._renew(shared, token, timeout), timeout)
 
-    async def _perform(self, step: steps.Step | None) -> tuple[Any, BsgApiError | None]:
+    async def _renew(self, shared: _Connection, refused: str | None, timeout: float) -> str:
+        """Renew the connection's token for every hook of this loop, one at a time (see BsgHook._renew)."""
+        tokens = shared.tokens
+        seen = tokens.renewals
+        async with shared.lock:
+            token = tokens.reusable(refused)
+            if token is not None:
+                return token
+            current = tokens.begin_renewal(seen, refused)
+            try:
+                payload = await self._refresh(shared, current, timeout) if current is not None else None
+                if payload is None:
+                    tokens.token = None  # a login replaces whatever token there was
+                    self.counters.add(logins=1)
+                    login = login_request((await self.get_settings()).api_key)
+                    payload = await self._send(shared, login, None, timeout)
+                token = parse_token(payload)
+                await _mask(token)
+            except BaseException as exc:
+                tokens.renewal_failed(exc)
+                raise
+            tokens.renewed(token)
+            return token
+
+    async def _refresh(self, shared: _Connection, token: str, timeout: float) -> Any | None:
+        self.counters.add(refreshes=1)
         try:
-            if isinstance(step, steps.Send):
-                return await self._send(step), None
-            if isinstance(step, steps.Sleep):
-                await asyncio.sleep(step.seconds)
-            elif isinstance(step, steps.Mask):
-                await _mask(step.secret)
-            elif isinstance(step, steps.Exclusive):
-                await self._ensure_pool()
-                async with self._shared_token().lock:
-                    return await self.run(step.flow), None
-            return None, None
+            return await self._send(shared, refresh_request(), token, timeout)
         except BsgApiError as exc:
-            return None, exc
+            reason = exc.status or exc.__class__.__name__
+            self.log.info("Token refresh failed (%s); logging in again.", reason)
+            return None
 
-    async def _send(self, step: steps.Send) -> Any:
-        request, settings = step.request, await self.get_settings()
+    async def _back_off(self, pacer: Pacer, seconds: float) -> None:
+        # A retry's wait holds every request of this connection on this loop, not only this one.
+        self.counters.add(retry_wait_seconds=seconds)
+        pacer.hold(seconds)
+        await _wait_held(pacer)
+
+    def _count_retry(self, reason: str) -> None:
+        self.counters.add(retries=1)
+        metrics.retried(reason)
+
+    async def _send(self, shared: _Connection, request: ApiRequest, token: str | None, timeout: float) -> Any:
+        throttled = shared.pacer.reserve()
+        if throttled > 0:
+            await asyncio.sleep(throttled)
+        await _wait_held(shared.pacer)
         if request.endpoint == "login":
             metrics.logged_in()
-        pool = await self._ensure_pool()
-        throttle = pool.throttles.get(self.bsg_conn_id)
-        if throttle is None:
-            throttle = pool.throttles[self.bsg_conn_id] = RequestThrottle(settings.max_requests_per_second)
-        pause = throttle.delay()
-        if pause > 0:
-            self.counters.add(throttle_wait_seconds=pause)
-            await asyncio.sleep(pause)
-        self.counters.add(requests=1)
+        self.counters.add(requests=1, throttle_wait_seconds=throttled)
+        base_url = (await self.get_settings()).base_url
+        pool = self._ensure_pool()
+        client = await pool.get_client()
         started = time.monotonic()
         status: int | None = None
         try:
-            answer = await pool.client.send(
-                request.method,
-                settings.base_url,
-                request.path,
-                params=request.params,
-                body=_encode_json(request.json) if request.json is not None else None,
-                headers=auth_headers(step.token) if step.token else None,
-                timeout=step.timeout,
-            )
-            status = answer.status
-        except HttpTimeout:
-            raise timeout_error(request, settings.base_url, step.timeout) from None
-        except HttpFailure as exc:
-            raise connection_error(request, settings.base_url, exc.cause) from None
+            async with pool.slots:
+                response = await client.request(**http_request(request, base_url, token), timeout=timeout)
+            status = response.status_code
+        except httpx.TimeoutException:
+            raise timeout_error(request, base_url, timeout) from None
+        except httpx.TransportError as exc:
+            raise connection_error(request, base_url, exc) from None
         finally:
             metrics.request_sent(request.endpoint, status, time.monotonic() - started)
-        if len(answer.body) > LARGE_ANSWER_BYTES:
-            return await asyncio.to_thread(
-                steps.read_response, request, answer.status, answer.body, answer.headers
-            )
-        return steps.read_response(request, answer.status, answer.body, answer.headers)
+        if len(response.content) > DECODE_OFF_LOOP_BYTES:
+            return await asyncio.to_thread(read_response, request, status, response.content, response.headers)
+        return read_response(request, status, response.content, response.headers)
 
-    async def _ensure_pool(self) -> _LoopPool:
+    def _ensure_pool(self) -> _LoopPool:
         if self._pool is None:
-            self._pool = await _acquire_pool()
+            self._pool = _acquire_pool()
         return self._pool
 
-    def _shared_token(self) -> _SharedToken:
-        # Callers await _ensure_pool() first.
-        if self._pool is None:
-            raise RuntimeError("BsgAsyncHook: the HTTP client is not set up yet.")
-        return self._pool.tokens.setdefault(self.bsg_conn_id, _SharedToken())
+    def _connection(self, settings: BsgConnectionSettings) -> _Connection:
+        connections = self._ensure_pool().connections
+        shared = connections.get(self.bsg_conn_id)
+        if shared is None:
+            shared = connections[self.bsg_conn_id] = _Connection(Pacer(settings.max_requests_per_second))
+        return shared
 
     @property
     def _token(self) -> str | None:
         """The token this hook would send now (shared with the loop's other hooks of the connection)."""
         pool = self._pool
-        shared = pool.tokens.get(self.bsg_conn_id) if pool is not None else None
-        return shared.token if shared is not None else None
+        shared = pool.connections.get(self.bsg_conn_id) if pool is not None else None
+        return shared.tokens.token if shared is not None else None
 
     # -- campaigns ----------------------------------------------------------------------------
 
-    async def get_campaign(self, campaign_id: int | str) -> dict[str, Any]:
+    async def get_campaign(self, campaign_id: int | str, *, retries: bool = True) -> dict[str, Any]:
         """
         One campaign with all its properties.
 
         :param campaign_id: the campaign's id.
+        :param retries: retry transient failures as the connection says; False tries once.
         :raises BsgNotFoundError: when the API knows no such campaign.
         """
-        check_campaign_id(campaign_id)
-        return await self.run((await self.campaign_reader())(campaign_id))
-
-    async def campaign_reader(self) -> Callable[[int | str, bool], Flow[dict[str, Any]]]:
-        """
-        Load the connection, then give ``read(campaign_id, retries)``: the steps of reading a campaign.
-
-        The steps are for :meth:`run`; ``retries`` says whether to retry transient failures.
-        """
-        settings = await self.get_settings()
-        await self._ensure_pool()
-        return functools.partial(self._campaign_flow, settings, self._shared_token())
+        request = get_campaign_request(check_campaign_id(campaign_id))
+        return await self.call(request, parse=parse_campaign, retries=retries)
 
 
-def _encode_json(body: Any) -> bytes:
-    # json, not msgspec: the login body holds the key as a Redacted str subclass.
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+async def _wait_held(pacer: Pacer) -> None:
+    # A hold may be extended while we wait: look again until it has passed.
+    while (pause := pacer.held_for()) > 0:
+        await asyncio.sleep(pause)
 
 
 async def _mask(secret: str) -> None:

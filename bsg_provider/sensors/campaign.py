@@ -17,7 +17,7 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
-from bsg_provider.client.campaign_wait import CampaignWait, Pending
+from bsg_provider.client.campaign_wait import CampaignWait, Outcome, Pending
 from bsg_provider.client.statuses import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
@@ -25,7 +25,7 @@ from bsg_provider.client.statuses import (
     StatusGate,
     parse_campaign_ids,
 )
-from bsg_provider.errors import BsgConfigError
+from bsg_provider.errors import BsgApiError, BsgConfigError
 from bsg_provider.hooks import metrics
 from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
@@ -173,7 +173,7 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         wait = self._wait if self._wait is not None else self._begin_wait(context, self.campaign_ids())
         try:
-            outcome = self.hook.run(wait.poll(self.hook.campaign_flow))
+            outcome = self._poll(wait)
         except BsgConfigError as exc:
             # A wrong connection fails the same way on every try: no task retries.
             raise AirflowFailException(str(exc)) from None
@@ -182,6 +182,15 @@ class BsgCampaignStatusSensor(BaseSensorOperator):
             return False
         metrics.sensor_finished(outcome.status)
         return PokeReturnValue(is_done=True, xcom_value=self.execute_complete(context, outcome.event()))
+
+    def _poll(self, wait: CampaignWait) -> Outcome:
+        campaigns: dict[int, dict[str, Any]] = {}
+        for campaign_id in wait.to_read():
+            try:
+                campaigns[campaign_id] = self.hook.get_campaign(campaign_id, retries=wait.retries)
+            except BsgApiError as exc:
+                return wait.failed(campaign_id, exc)
+        return wait.answered(campaigns)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> Any:
         """

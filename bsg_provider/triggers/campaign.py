@@ -11,14 +11,14 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from bsg_provider.client.api import check_campaign_id
-from bsg_provider.client.campaign_wait import CampaignWait, Pending
+from bsg_provider.client.campaign_wait import CampaignWait, Outcome, Pending
 from bsg_provider.client.statuses import (
     DEFAULT_FAILURE_STATUSES,
     DEFAULT_TARGET_STATUSES,
     CampaignIds,
     StatusGate,
 )
-from bsg_provider.errors import BsgConfigError, BsgError
+from bsg_provider.errors import BsgApiError, BsgConfigError, BsgError
 from bsg_provider.hooks import metrics
 from bsg_provider.hooks.bsg_async import BsgAsyncHook
 
@@ -44,7 +44,7 @@ class BsgCampaignStatusTrigger(BaseTrigger):
 
     Transient API failures (429, 5xx, timeouts, dropped connections, malformed answers) do not
     end the wait: the trigger polls on until ``deadline``. The poll is the sensor's own
-    (:class:`~bsg_provider.client.campaign_wait.CampaignWait`), driven by the async hook.
+    (:class:`~bsg_provider.client.campaign_wait.CampaignWait`), read through the async hook.
 
     :param campaign_ids: the campaigns to wait for.
     :param bsg_conn_id: the ``bsg`` connection; the triggerer reads it, so no secret is serialized.
@@ -130,7 +130,7 @@ class BsgCampaignStatusTrigger(BaseTrigger):
         )
         while True:
             try:
-                outcome = await hook.run(wait.poll(await hook.campaign_reader()))
+                outcome = await _poll(hook, wait)
             except BsgError as exc:
                 self.log.error("Stopped waiting for BSG campaigns: %s", exc)
                 return {"status": "error", "message": str(exc)}
@@ -147,3 +147,14 @@ class BsgCampaignStatusTrigger(BaseTrigger):
                 remaining = (self._deadline_at - datetime.now(timezone.utc)).total_seconds()
                 pause = min(pause, max(remaining, 0.0) + DEADLINE_SLACK)
             await asyncio.sleep(pause)
+
+
+async def _poll(hook: BsgAsyncHook, wait: CampaignWait) -> Outcome:
+    """One poll: read the campaigns not settled yet, as the sensor's poke does, and decide."""
+    campaigns: dict[int, dict[str, Any]] = {}
+    for campaign_id in wait.to_read():
+        try:
+            campaigns[campaign_id] = await hook.get_campaign(campaign_id, retries=wait.retries)
+        except BsgApiError as exc:
+            return wait.failed(campaign_id, exc)
+    return wait.answered(campaigns)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import threading
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -21,6 +23,8 @@ from bsg_provider.hooks.bsg import BsgHook
 from bsg_provider.hooks.bsg_async import BsgAsyncHook, shared_client_users
 from bsg_provider.simulator import BsgSimulator
 from tests.conftest import FAST_RETRY_EXTRAS, bsg_connection_env
+
+FMT = "%Y-%m-%d %H:%M:%S"
 
 
 @pytest.fixture
@@ -291,3 +295,93 @@ async def test_secrets_never_reach_logs_or_errors(monkeypatch, caplog, capfd):
     assert not any(token in haystack for token in tokens)
     assert "eyJ" not in haystack
     assert "retry 1 of 4" in haystack  # the logs were captured at all
+
+
+async def test_a_retry_wait_holds_the_other_hooks_of_the_connection(simulator, bsg_conn_id, campaign_id):
+    """The shared back-off: one trigger told to wait holds the loop's other triggers of the connection."""
+    first, second = BsgAsyncHook(bsg_conn_id), BsgAsyncHook(bsg_conn_id)
+    try:
+        await first.get_campaign(campaign_id)
+        pacer = first._pool.connections[bsg_conn_id].pacer
+        pacer.hold(600.0)  # as a retry's wait of the first hook would
+        read = asyncio.create_task(second.get_campaign(campaign_id))
+        await asyncio.sleep(0.2)
+        assert not read.done(), "held"
+        assert simulator.count("get") == 1, "nothing sent while the back-off held"
+        read.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await read
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_429_with_retry_after_holds_the_connection_for_the_wait_asked(
+    simulator, monkeypatch, campaign_id
+):
+    conn_id = _connect(monkeypatch, "bsg_async_429", simulator, retry_max_wait=0.25)
+    simulator.inject("status", endpoint="get", status=429, retry_after="1")
+    async with BsgAsyncHook(conn_id) as hook:
+        assert (await hook.get_campaign(campaign_id))["id"] == campaign_id
+        pacer = hook._pool.connections[conn_id].pacer
+        # Retry-After (1 s) capped by retry_max_wait, and held for every hook of the connection.
+        assert hook.counters.retry_wait_seconds == pytest.approx(0.25)
+        assert (hook.counters.retries, pacer.holds) == (1, 1)
+    assert [r.status for r in simulator.requests if r.endpoint == "get"] == [429, 200]
+
+
+async def test_requests_go_through_the_environments_proxy(simulator, bsg_conn_id, campaign_id, monkeypatch):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    async with BsgAsyncHook(bsg_conn_id) as hook:
+        # The simulator answers direct requests; these went to the (absent) proxy.
+        with pytest.raises(BsgTransportError):
+            await hook.get_campaign(campaign_id)
+    assert simulator.count("any") == 0
+
+
+async def test_a_large_answer_is_decoded_off_the_event_loop(simulator, bsg_conn_id, monkeypatch):
+    from bsg_provider.client.api import list_campaigns_request, parse_campaign_page
+    from bsg_provider.hooks import bsg_async
+
+    decoded_in: list[tuple[str, int]] = []
+    read_response = bsg_async.read_response
+
+    def spy(request, status, body, headers):
+        decoded_in.append((threading.current_thread().name, len(body)))
+        return read_response(request, status, body, headers)
+
+    monkeypatch.setattr(bsg_async, "read_response", spy)
+    end = simulator.now().replace(microsecond=0)
+    api_from, api_to = (end - timedelta(days=80)).strftime(FMT), end.strftime(FMT)
+    async with BsgAsyncHook(bsg_conn_id) as hook:
+        page = await hook.call(
+            list_campaigns_request(api_from, api_to, campaign_type="sms", offset=0, limit=500),
+            parse=parse_campaign_page,
+        )
+    assert len(page.records) > 100
+    (login_thread, _), (page_thread, page_bytes) = decoded_in
+    assert page_bytes > bsg_async.DECODE_OFF_LOOP_BYTES
+    assert login_thread == threading.main_thread().name, "a small answer is read on the loop"
+    assert page_thread != threading.main_thread().name
+
+
+async def test_many_hooks_on_one_loop_keep_at_most_max_connections_requests_in_flight(monkeypatch):
+    from bsg_provider.hooks.bsg_async import MAX_CONNECTIONS
+
+    with BsgSimulator(campaigns=10, seed=5, api_key="test_in_flight_key", latency_ms=20) as sim:
+        campaign_id = sim.add_campaign(sim.now(), status="sending")["id"]
+        # A patient timeout: a busy machine must not add a retry to the count.
+        conn_id = _connect(monkeypatch, "bsg_in_flight", sim, timeout=30)
+        hooks = [BsgAsyncHook(conn_id) for _ in range(3 * MAX_CONNECTIONS)]
+        try:
+            await asyncio.gather(*(hook.get_campaign(campaign_id) for hook in hooks))
+        finally:
+            for hook in hooks:
+                await hook.close()
+        assert sim.count("get") == 3 * MAX_CONNECTIONS and sim.count("login") == 1
+        assert 1 < sim.max_in_flight <= MAX_CONNECTIONS

@@ -16,7 +16,7 @@ from functools import partial
 
 import pytest
 
-from bsg_provider.client.api import CampaignPage
+from bsg_provider.client.api import CampaignPage, get_campaign_request
 from bsg_provider.client.resources import campaigns_query
 from bsg_provider.errors import BsgConfigError
 from bsg_provider.extraction.paging import WindowPager
@@ -141,7 +141,7 @@ def test_a_fetch_dropped_during_its_login_keeps_the_token_for_the_others(monkeyp
         dropper.start()
         try:
             with pytest.raises(FetchCancelled):
-                hook._drive(hook.campaign_flow(campaign_id), cancelled)
+                hook._call(get_campaign_request(campaign_id), cancelled=cancelled)
         finally:
             dropper.join()
         assert hook._token is not None, "the issued token was kept"
@@ -156,7 +156,7 @@ def test_a_fetch_sends_nothing_while_another_request_backs_off(simulator, bsg_co
     end = simulator.now()
     (window,) = hook.plan(end - timedelta(days=1), end).windows
     fetch = hook._page_fetcher(campaigns_query("sms"), PAGE)
-    hook.backoff.hold(600.0)  # as another thread's retry would
+    hook.pacer.hold(600.0)  # as another thread's retry would
     cancelled = threading.Event()
     outcome: list[BaseException] = []
 
@@ -174,7 +174,7 @@ def test_a_fetch_sends_nothing_while_another_request_backs_off(simulator, bsg_co
     thread.join(10)
     assert not thread.is_alive()
     assert [type(exc) for exc in outcome] == [FetchCancelled]
-    assert simulator.count("any") == 0, "nothing was sent while the gate was closed"
+    assert simulator.count("any") == 0, "nothing was sent while the back-off held"
 
 
 def test_a_429_with_retry_after_goes_through_the_shared_back_off(simulator, monkeypatch):
@@ -190,8 +190,8 @@ def test_a_429_with_retry_after_goes_through_the_shared_back_off(simulator, monk
     assert set(ids) == simulator.ground_truth_ids(start, end) and len(ids) == len(set(ids))
     assert hook.counters.retries == 1
     assert hook.counters.retry_wait_seconds == pytest.approx(0.25)
-    # The wait was a hold of the hook's gate, which every send of every thread passes.
-    assert hook.backoff.holds == 1
+    # The wait was a hold of the hook's pacer, which every send of every thread passes.
+    assert hook.pacer.holds == 1
 
 
 def test_the_rate_limit_holds_over_all_threads(simulator, monkeypatch):
@@ -206,8 +206,8 @@ def test_the_rate_limit_holds_over_all_threads(simulator, monkeypatch):
     sent = simulator.count("any")
     assert sent >= 10 and hook.counters.requests == sent and ids
     # One throttle for all eight threads: every request the simulator saw took a slot from it
-    # (slots are 1/rate apart whatever the threads do: tests/test_throttle.py).
-    assert hook._throttle.reservations == sent
+    # (slots are 1/rate apart whatever the threads do: tests/test_policy.py).
+    assert hook.pacer.reservations == sent
     assert hook.counters.throttle_wait_seconds > 0
 
 
@@ -300,3 +300,32 @@ def test_a_live_window_or_an_odd_first_page_is_not_guessed_past_its_first_page()
     # A first page holding more than a page: its own pager will refuse it, nothing is guessed from it.
     odd = {(finished, 0, 0): _full_page(1, total=500, limit=PAGE + 1)}
     assert BsgHook._expected_pages(WindowPager(PAGE), finished, None, 8, odd.get) == [(finished, 0, 0)]
+
+
+def test_threads_that_waited_for_a_failed_login_take_its_failure_instead_of_logging_in(monkeypatch):
+    # 150 ms a request: the four threads all wait for the lock while the first one's login fails.
+    with BsgSimulator(campaigns=50, seed=3, api_key="test_failed_login_key", latency_ms=150) as sim:
+        name, value = bsg_connection_env(
+            "bsg_failed_login", host=sim.url, api_key=sim.api_key, **FAST_RETRY_EXTRAS
+        )
+        monkeypatch.setenv(name, value)
+        sim.inject("status", endpoint="login", status=503)
+        hook = BsgHook("bsg_failed_login")
+        campaign_id = min(sim.ground_truth_ids(sim.now() - timedelta(days=400), sim.now()))
+        start = threading.Barrier(4)
+        read: list[int] = []
+
+        def reader() -> None:
+            start.wait()
+            read.append(hook.get_campaign(campaign_id)["id"])
+
+        threads = [threading.Thread(target=reader) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert read == [campaign_id] * 4
+        # One failed login, then one for all: the waiters retried on the failure they were given.
+        assert [r.status for r in sim.requests if r.endpoint == "login"] == [503, 200]
+        assert hook.counters.retries == 4
+        hook.close()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import httpx
-
 from bsg_provider.hooks import bsg_async
 from bsg_provider.simulator import BsgSimulator
 from bsg_provider.triggers.campaign import BsgCampaignStatusTrigger
@@ -27,7 +25,8 @@ def run(trigger: BsgCampaignStatusTrigger) -> list[dict]:
 
 def test_connection_lookup_tls_context_and_large_answers_run_off_the_loop(monkeypatch):
     # The connection lookup (Airflow recompiles its masker's regex of every secret: 100+ ms in a
-    # long-lived triggerer), the TLS context (~70 ms of CA certificates) and a 600 kB answer's JSON.
+    # long-lived triggerer), the HTTP client with its TLS context (~70 ms of CA certificates) and a
+    # 600 kB answer's JSON.
     threads: list[tuple[str, bool]] = []
 
     read_settings = bsg_async.BsgAsyncHook._read_settings
@@ -36,21 +35,17 @@ def test_connection_lookup_tls_context_and_large_answers_run_off_the_loop(monkey
         "_read_settings",
         lambda self: threads.append(("settings", on_loop_thread())) or read_settings(self),
     )
-    create_ssl_context = httpx.create_ssl_context
+    new_client = bsg_async._new_client
     monkeypatch.setattr(
-        bsg_async.httpx,
-        "create_ssl_context",
-        lambda *args, **kwargs: (
-            threads.append(("tls", on_loop_thread())) or create_ssl_context(*args, **kwargs)
-        ),
+        bsg_async, "_new_client", lambda: threads.append(("tls", on_loop_thread())) or new_client()
     )
-    read_response = bsg_async.steps.read_response
+    read_response = bsg_async.read_response
 
     def recording(request, status, body, headers):
         threads.append((request.endpoint, on_loop_thread()))
         return read_response(request, status, body, headers)
 
-    monkeypatch.setattr(bsg_async.steps, "read_response", recording)
+    monkeypatch.setattr(bsg_async, "read_response", recording)
     channels = [{"channel": "viber", "text": f"fallback {i}"} for i in range(15_000)]
     with BsgSimulator(campaigns=5, seed=4, api_key="test_big_key_3390") as sim:
         name, value = bsg_connection_env("bsg_big", host=sim.url, api_key=sim.api_key, **FAST_RETRY_EXTRAS)
