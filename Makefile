@@ -1,8 +1,14 @@
-.PHONY: test demo simulator system-test bench lint clean
+.PHONY: test smoke demo simulator system-test bench lint clean
 
 # Everything runs from pinned virtualenvs that the scripts create on first use.
 test:
 	./scripts/test.sh
+
+# Each pinned Airflow environment starts its api-server, scheduler, dag-processor and triggerer,
+# answers health and version behind a login; on 3.1 and 3.2 also the example DAGs run. One
+# environment at a time (`./scripts/smoke.sh 3.2` for one).
+smoke:
+	./scripts/smoke.sh
 
 demo:
 	./scripts/demo.sh
@@ -27,4 +33,4 @@ lint:
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv .venv-airflow-3.0 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info
+	rm -rf .venv .venv-airflow-3.0 .venv-airflow-3.1 .venv-airflow-3.2 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info

@@ -23,6 +23,7 @@ component's log, and exits 1.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import contextlib
 import json
 import os
@@ -222,13 +223,13 @@ class Smoke:
         return str(body["access_token"])
 
     def check_version(self, token: str) -> str:
-        import airflow
-
+        # From the metadata: importing airflow here would log its own start-up lines.
+        expected = importlib.metadata.version("apache-airflow")
         status, body = http("GET", f"{self.base}/api/v2/version", token=token)
-        if status != 200 or not isinstance(body, dict) or body.get("version") != airflow.__version__:
+        if status != 200 or not isinstance(body, dict) or body.get("version") != expected:
             raise SmokeError(
                 f"GET /api/v2/version with the token answered HTTP {status}: {body} "
-                f"(expected version {airflow.__version__})",
+                f"(expected version {expected})",
                 "api-server",
             )
         return str(body["version"])
