@@ -23,8 +23,8 @@ component's log, and exits 1.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import contextlib
+import importlib.metadata
 import json
 import os
 import secrets
