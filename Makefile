@@ -1,4 +1,4 @@
-.PHONY: check test demo simulator system-test bench lint clean
+.PHONY: check test smoke demo simulator system-test bench lint clean
 
 # Everything runs from pinned virtualenvs that the scripts create on first use.
 # The contributor's loop: ruff and the whole suite on Airflow 3.3, in parallel; under 5 minutes.
@@ -8,6 +8,12 @@ check:
 # The test command (README): lint, the build check, the suite on Airflow 3.3, 3.0 and the floor pins.
 test:
 	./scripts/test.sh
+
+# Each pinned Airflow environment starts its api-server, scheduler, dag-processor and triggerer,
+# answers health and version behind a login; on 3.1 and 3.2 also the example DAGs run. One
+# environment at a time (`./scripts/smoke.sh 3.2` for one).
+smoke:
+	./scripts/smoke.sh
 
 demo:
 	./scripts/demo.sh
@@ -32,4 +38,4 @@ lint:
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv .venv-airflow-3.0 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info
+	rm -rf .venv .venv-airflow-3.0 .venv-airflow-3.1 .venv-airflow-3.2 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info

@@ -25,12 +25,13 @@ def register_dag(dag: Any) -> None:
     """
     from airflow.dag_processing.bundles.manager import DagBundlesManager
 
-    try:  # Airflow 3.1+
+    try:  # Airflow 3.2+
         from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-    except ImportError:  # Airflow 3.0
-        from airflow.models.dagbag import DagBag
+    except ImportError:  # Airflow 3.0 and 3.1: DagBag still in airflow.models; 3.1 has the function
+        from airflow.models import dagbag as models_dagbag
 
-        sync_bag_to_db = None
+        DagBag = models_dagbag.DagBag
+        sync_bag_to_db = getattr(models_dagbag, "sync_bag_to_db", None)
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(collect_dags=False)
     # The DAG processor sets this while parsing a file; a DAG built in a test has none.
