@@ -13,7 +13,7 @@ Every test is read at the level the extraction relies on: "a campaign shown as c
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -194,19 +194,30 @@ class Campaign:
     start: Stamp | None
 
 
-def read_campaigns(records: Iterable[Any]) -> list[Campaign]:
-    """The listed campaigns with a readable id and ``created_at``.
+def listed(records: Iterable[Any]) -> Iterator[tuple[dict[str, Any], Stamp]]:
+    """The records of a list answer with a readable id and ``created_at``, with that timestamp.
 
-    :param records: the ``data`` of list answers.
+    The one reader both resources' experiments use: what each keeps besides differs.
+
+    :param records: the ``data`` of list answers (campaigns or messages).
     """
-    found = []
     for record in records:
         if not isinstance(record, dict) or not isinstance(record.get("id"), int):
             continue
         created = parse_stamp(record.get("created_at"))
         if created is not None:
-            found.append(Campaign(record["id"], created, parse_stamp(record.get("start_at"))))
-    return found
+            yield record, created
+
+
+def read_campaigns(records: Iterable[Any]) -> list[Campaign]:
+    """The listed campaigns with a readable id and ``created_at``.
+
+    :param records: the ``data`` of list answers.
+    """
+    return [
+        Campaign(record["id"], created, parse_stamp(record.get("start_at")))
+        for record, created in listed(records)
+    ]
 
 
 def edge_candidates(campaigns: Sequence[Campaign], count: int = 2) -> list[Campaign]:
@@ -756,13 +767,9 @@ def read_messages(records: Iterable[Any]) -> list[Message]:
     :param records: the ``data`` of messages answers.
     """
     found = []
-    for record in records:
-        if not isinstance(record, dict) or not isinstance(record.get("id"), int):
-            continue
-        created = parse_stamp(record.get("created_at"))
-        if created is not None:
-            later = parse_stamp(record.get("delivered_at")) or parse_stamp(record.get("sent_at"))
-            found.append(Message(record["id"], created, later))
+    for record, created in listed(records):
+        later = parse_stamp(record.get("delivered_at")) or parse_stamp(record.get("sent_at"))
+        found.append(Message(record["id"], created, later))
     return found
 
 
