@@ -114,31 +114,31 @@ def window_pages(sim: BsgSimulator, start: datetime, end: datetime, page_size: i
 NEVER_CLEARS_TIMEOUT_RETRIES = 1
 
 
-@pytest.fixture
-def slow_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A connection to :func:`simulator` that gives up on an answer after :data:`SHORT_TIMEOUT`."""
+def _short_timeout_connection(
+    sim: BsgSimulator, monkeypatch: pytest.MonkeyPatch, conn_id: str, retries: int
+) -> str:
+    """A connection giving up on an answer after :data:`SHORT_TIMEOUT`, with ``retries`` retries."""
     name, value = bsg_connection_env(
-        "bsg_short_timeout",
-        host=simulator.url,
-        api_key=simulator.api_key,
+        conn_id,
+        host=sim.url,
+        api_key=sim.api_key,
         timeout=SHORT_TIMEOUT,
-        max_retries=4,
+        max_retries=retries,
         retry_max_wait=0.02,
     )
     monkeypatch.setenv(name, value)
-    return "bsg_short_timeout"
+    return conn_id
+
+
+@pytest.fixture
+def slow_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A connection to :func:`simulator` that gives up on an answer after :data:`SHORT_TIMEOUT`."""
+    return _short_timeout_connection(simulator, monkeypatch, "bsg_short_timeout", retries=4)
 
 
 @pytest.fixture
 def stubborn_timeout_conn_id(simulator: BsgSimulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """Like :func:`slow_conn_id`, with :data:`NEVER_CLEARS_TIMEOUT_RETRIES` retries."""
-    name, value = bsg_connection_env(
-        "bsg_stubborn_timeout",
-        host=simulator.url,
-        api_key=simulator.api_key,
-        timeout=SHORT_TIMEOUT,
-        max_retries=NEVER_CLEARS_TIMEOUT_RETRIES,
-        retry_max_wait=0.02,
+    return _short_timeout_connection(
+        simulator, monkeypatch, "bsg_stubborn_timeout", retries=NEVER_CLEARS_TIMEOUT_RETRIES
     )
-    monkeypatch.setenv(name, value)
-    return "bsg_stubborn_timeout"
