@@ -305,7 +305,7 @@ async def test_a_retry_wait_holds_the_other_hooks_of_the_connection(simulator, b
         pacer = first._pool.connections[bsg_conn_id].pacer
         pacer.hold(600.0)  # as a retry's wait of the first hook would
         read = asyncio.create_task(second.get_campaign(campaign_id))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.2)  # time enough to send, were it not held
         assert not read.done(), "held"
         assert simulator.count("get") == 1, "nothing sent while the back-off held"
         read.cancel()
