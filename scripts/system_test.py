@@ -9,8 +9,7 @@ configured only through connections, Variables and pools, as a user would config
 
 Scenarios (one row each in the closing table): the connection test with the right and a wrong key;
 a 14-day backfill of campaigns and messages through the ``bsg_api`` pool into S3 and PostgreSQL;
-``bsg_campaigns_report`` started by the scheduler on the campaigns asset the backfill's extracts
-updated, reading a file their events name; the deferrable gate across a SIGKILLed triggerer, then
+the deferrable gate across a SIGKILLed triggerer, then
 the campaign's messages and delivery report;
 a Celery worker SIGKILLed mid-extraction; no secret (API key, HMAC key, token) in the logs, the
 metadata DB or the bucket. Every wait is on a real state (a port, a health endpoint, a row, what
@@ -594,8 +593,6 @@ class Cluster:
         )
         wait_for("both Celery workers to answer a ping", self.workers_answer, 240, 2)
         wait_for("the DAG processor to register the example DAGs", self.dags_registered, 240, 2)
-        # As a user would: a paused DAG gets no asset-triggered runs.
-        self.airflow("dags", "unpause", REPORT_DAG)
 
     def start_triggerer(self, name: str) -> None:
         self.procs.start(name, [AIRFLOW, "triggerer", "--skip-serve-logs"], self.env)
@@ -850,52 +847,6 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
         f"{len(expected_messages)}, amount_value {types.get('amount_value')}; "
         f"extracts on {', '.join(hosts)}; at most {overlap} at once; "
         f"{len(files)} files, {len(temporaries)} temporaries in S3"
-    )
-    return not failures, observed + ("; " + "; ".join(failures) if failures else "")
-
-
-def scenario_asset_report(c: Cluster) -> tuple[bool, str]:
-    """The scheduler starts the report on the backfill's asset events; it reads a file they name."""
-    extracts = c.query(
-        "SELECT value FROM xcom WHERE dag_id = %s AND task_id = 'extract_campaigns' AND key = 'return_value'",
-        (NIGHTLY_DAG,),
-    )
-    records_by_path = {}
-    for (value,) in extracts:
-        summary = value if isinstance(value, dict) else json.loads(value)
-        records_by_path[summary["path"]] = summary["records"]
-    events = c.query(
-        "SELECT count(*) FROM asset_event JOIN asset ON asset.id = asset_event.asset_id "
-        "WHERE asset.uri = 'bsg://bsg_default/campaigns' AND asset_event.source_dag_id = %s",
-        (NIGHTLY_DAG,),
-    )[0][0]
-
-    def finished() -> list[tuple[Any, ...]] | None:
-        runs = c.query(
-            "SELECT run_id, state, run_type FROM dag_run "
-            "WHERE dag_id = %s AND state IN ('success', 'failed')",
-            (REPORT_DAG,),
-        )
-        return runs or None
-
-    runs = wait_for(f"an asset-triggered run of {REPORT_DAG}", finished, 180, 2)
-    failures = []
-    if events < len(records_by_path) or not records_by_path:
-        failures.append(f"{events} asset events for {len(records_by_path)} extract_campaigns summaries")
-    if any(run[1] != "success" or run[2] != "asset_triggered" for run in runs):
-        failures.append(f"runs {runs}")
-    rows = c.query(
-        "SELECT value FROM xcom WHERE dag_id = %s AND task_id = 'report_campaigns' AND key = 'return_value'",
-        (REPORT_DAG,),
-    )
-    reports = [value if isinstance(value, dict) else json.loads(value) for (value,) in rows]
-    wrong = [r for r in reports if records_by_path.get(r["path"]) != r["campaigns"]]
-    if not reports or wrong:
-        failures.append(f"{len(reports)} reports, {len(wrong)} not matching the file their event named")
-    observed = (
-        f"{events} events of bsg://bsg_default/campaigns; {len(runs)} asset-triggered run(s) of "
-        f"{REPORT_DAG}, {sum(run[1] == 'success' for run in runs)} succeeded; "
-        f"{len(reports) - len(wrong)}/{len(reports)} reports match their file"
     )
     return not failures, observed + ("; " + "; ".join(failures) if failures else "")
 
@@ -1172,11 +1123,6 @@ def main() -> int:
                 "all runs succeed; PostgreSQL campaign and message ids = ground truth, once each; "
                 "extracts on both workers; files in S3",
                 lambda: scenario_backfill(cluster),
-            )
-            report.add(
-                "downstream DAG on the campaigns asset",
-                f"the backfill's events start {REPORT_DAG}; it succeeds and reads a file an event names",
-                lambda: scenario_asset_report(cluster),
             )
             report.add(
                 "deferred gate, triggerer SIGKILLed",
