@@ -6,7 +6,7 @@ each step on them in this process (best of ``--repeat``): decoding, the page che
 pager's bookkeeping, the window's cut, JSON Lines and CSV encoding. Each step that has a
 page-at-a-time path is timed on it and on the record-by-record path it replaces (the path an
 unusual page still takes), and the ratio of the two is printed. Both give the same records
-and bytes (tests/test_file_formats.py, tests/test_paging.py).
+and bytes (tests/test_file_formats.py, tests/test_paging.py, tests/test_window_filter.py).
 
 Usage: ``.venv/bin/python benchmarks/page_stages.py [--pages 20] [--repeat 7]``
 """
@@ -31,7 +31,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 from _simulator import API_KEY, running_simulator
 
 from bsg_provider.client.api import check_campaign, parse_list_page
-from bsg_provider.extraction.file_formats import CsvEncoder, JsonLinesEncoder, _Collector, plain_csv_lines
+from bsg_provider.extraction.file_formats import CsvEncoder, JsonLinesEncoder, _Collector, plain_csv_text
 from bsg_provider.extraction.paging import WindowPager
 from bsg_provider.extraction.records import RecordShaper
 from bsg_provider.extraction.window_filter import WindowFilter
@@ -94,7 +94,8 @@ def main() -> int:
 
     shaper = RecordShaper()
     jsonl, csv_encoder = JsonLinesEncoder(shaper), CsvEncoder(shaper)
-    csv_rows = [shaper.csv_rows(page.records) for page in pages]
+    csv_columns = [shaper.csv_cell_columns(page.records) for page in pages]
+    csv_rows = [list(zip(*columns, strict=True)) for columns in csv_columns]
     written: list[str] = []
     writer = csv.writer(_Collector(written.append), lineterminator="\n")
 
@@ -114,11 +115,11 @@ def main() -> int:
         (
             "cut to the window, check filters",
             lambda: [window_filter.keep(page.records) for page in pages],
-            None,
+            lambda: [window_filter._keep_each(page.records, window_filter._bounds) for page in pages],
         ),
         (
-            "JSON Lines objects",
-            lambda: [shaper.json_records(page.records) for page in pages],
+            "JSON Lines values",
+            lambda: [shaper.json_columns(page.records) for page in pages],
             lambda: [list(map(shaper.json_record, page.records)) for page in pages],
         ),
         (
@@ -128,12 +129,12 @@ def main() -> int:
         ),
         (
             "CSV cells",
-            lambda: [shaper.csv_rows(page.records) for page in pages],
+            lambda: [shaper.csv_cell_columns(page.records) for page in pages],
             lambda: [list(map(shaper.csv_row, page.records)) for page in pages],
         ),
         (
             "CSV lines from cells",
-            lambda: [_plain(rows) for rows in csv_rows],
+            lambda: [_plain(columns) for columns in csv_columns],
             csv_writer_lines,
         ),
         (
@@ -156,13 +157,13 @@ def main() -> int:
     return 0
 
 
-def _plain(rows: list[Any]) -> list[str]:
-    lines = plain_csv_lines(rows)
-    if lines is None:
+def _plain(columns: list[Any]) -> str:
+    text = plain_csv_text(columns)
+    if text is None:
         raise SystemExit(
             "a page of usual campaigns needed the csv writer; the benchmark measures the other path"
         )
-    return lines
+    return text
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import pytest  # noqa: E402
 if TYPE_CHECKING:
     from bsg_provider.simulator import BsgSimulator
 
+
 def version_independent(item: pytest.Item) -> str | None:
     """
     Why ``item`` proves nothing about Airflow's or a pinned library's version, or None.

@@ -164,7 +164,8 @@ def test_the_request_path_uses_no_httpcore_and_only_tenacitys_public_api():
         for module, imported in ALL_IMPORTS.items()
         if _part(module) != "simulator"
         for target in imported
-        if target == "httpcore" or target.startswith("httpcore.")
+        if target == "httpcore"
+        or target.startswith("httpcore.")
         or target in ("tenacity.DoAttempt", "tenacity.DoSleep")
     ]
     for module, path in MODULES.items():

@@ -135,8 +135,9 @@ def test_a_page_of_messages_encodes_as_its_messages_one_by_one(encoder_type, tim
         for page in pages:
             one_by_one = encoded(encoder_type, shaper_, page, by_page=False)
             assert encoded(encoder_type, shaper_, page, by_page=True) == one_by_one, page
-    # The usual page takes the page path (and still matches, above).
-    assert MessageShaper(PersonalData(key=KEY))._usual_page(usual) is not None
+    # The usual page takes the page path (and still matches, above), in every timezone.
+    shaper_ = MessageShaper(PersonalData(phone=phone, text=text, key=KEY), api_timezone=timezone)
+    assert shaper_.json_columns(usual) is not None and shaper_.csv_cell_columns(usual) is not None
 
 
 @pytest.mark.parametrize(

@@ -235,3 +235,54 @@ def test_a_message_of_another_campaign_than_filtered_is_an_assumption_error():
     with pytest.raises(BsgAssumptionError, match=r"returned message 3 for filter\[from\]") as info:
         f.keep([{"id": 3, "campaign_id": 42, "created_at": "2025-07-01 10:00:00"}])
     assert info.value.assumption == "filter_field"
+
+
+#: created_at values around the plain form the page path compares as text, in and out of DAY.
+CREATED = st.sampled_from(
+    [
+        "2026-10-31 23:59:59",
+        "2026-11-01 00:00:00",
+        "2026-11-01 12:30:00",
+        "2026-11-01 23:59:59",
+        "2026-11-02 00:00:00",
+        "2026-11-01T12:30:00",
+        "2026-11-01 12:30:00+01:00",
+        "2026-11-01 12:30:0x",
+        "2026-10-20 08:00:00",
+        "2026-11-01 12:30",
+        None,
+        17,
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    created=st.lists(CREATED, max_size=6),
+    types=st.lists(st.sampled_from(["sms", None, "rcs", ["sms"]]), min_size=6, max_size=6),
+    tz=st.sampled_from(["UTC", "Europe/Berlin"]),
+)
+def test_a_page_is_kept_as_record_by_record(created, types, tz):
+    # keep() takes whole usual pages a column at a time; any page must give what the
+    # record-by-record reading gives: the same records, the same count outside, the same error.
+    page = [
+        _campaign(i, value, message_type=kind)
+        for i, (value, kind) in enumerate(zip(created, types, strict=False))
+    ]
+
+    def outcome(by_page: bool) -> tuple:
+        f = _filter(tz=tz)
+        try:
+            kept = f.keep(page) if by_page else f._keep_each(page, f._bounds)
+        except BsgAssumptionError as exc:
+            return ("error", str(exc))
+        return ([c["id"] for c in kept], f.outside)
+
+    assert outcome(by_page=True) == outcome(by_page=False)
+
+
+def test_a_usual_page_takes_the_page_path():
+    f = _filter()
+    page = [_campaign(i, f"2026-11-01 0{i}:00:00") for i in range(5)] + [_campaign(9, "2026-11-02 00:00:00")]
+    assert [c["id"] for c in f._keep_page(page, f._bounds)] == [0, 1, 2, 3, 4]
+    assert f.outside == 1

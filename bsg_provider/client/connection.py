@@ -58,7 +58,6 @@ def warn_if_plain_http(log: logging.Logger, conn_id: str, base_url: str) -> None
         )
 
 
-
 def api_zone(tz: str) -> ZoneInfo:
     """The API timezone by IANA name; raises BsgConfigError naming the fix when it is unknown."""
     try:
@@ -67,6 +66,7 @@ def api_zone(tz: str) -> ZoneInfo:
         raise BsgConfigError(
             f"Unknown API timezone {tz!r}: use an IANA name such as 'UTC' or 'Europe/Berlin'."
         ) from exc
+
 
 @dataclass(frozen=True)
 class BsgConnectionSettings:

@@ -51,8 +51,7 @@ class Resource:
             raise BsgConfigError(f"page_size must be an integer from {lo} to {hi}, got {page_size!r}.")
         if not lo <= page_size <= hi:
             raise BsgConfigError(
-                f"page_size must be from {lo} to {hi} (the API's page[limit] range), "
-                f"got {page_size}."
+                f"page_size must be from {lo} to {hi} (the API's page[limit] range), got {page_size}."
             )
         return page_size
 

@@ -129,12 +129,13 @@ class JsonLinesEncoder:
 
     def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._shape = shaper.json_record
-        # A page's objects in one call where the shaper can (messages), else record by record.
-        self._shape_page = getattr(shaper, "json_records", None) or (
-            lambda page: list(map(self._shape, page))
-        )
+        self._page_columns = shaper.json_columns
+        # A usual page becomes structs (cheaper to build and encode than dicts), all encoded in one call.
+        self._usual_record = msgspec.defstruct("UsualRecord", list(shaper.json_fields))
         # msgspec (installed by Airflow) encodes several times faster than json; same compact form.
-        self._dumps = msgspec.json.Encoder().encode
+        encoder = msgspec.json.Encoder()
+        self._dumps = encoder.encode
+        self._dumps_lines = encoder.encode_lines
 
     def encode(self, campaign: dict[str, Any]) -> bytes:
         """One campaign as one line."""
@@ -146,11 +147,14 @@ class JsonLinesEncoder:
 
     def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
         """:meth:`encode` of each record, in order."""
-        dumps = self._dumps
-        try:
-            return [dumps(shaped) + b"\n" for shaped in self._shape_page(records)]
-        except UnicodeEncodeError:
-            return [self.encode(record) for record in records]
+        columns = self._page_columns(records)
+        if columns is not None:
+            try:
+                # JSON escapes line breaks inside strings: each record is exactly one line.
+                return self._dumps_lines(list(map(self._usual_record, *columns))).splitlines(keepends=True)
+            except UnicodeEncodeError:
+                pass
+        return [self.encode(record) for record in records]
 
 
 class CsvEncoder:
@@ -163,8 +167,7 @@ class CsvEncoder:
 
     def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._row = shaper.csv_row
-        # A page's rows in one call where the shaper can (campaigns), else row by row.
-        self._page_rows = getattr(shaper, "csv_rows", None) or (lambda page: list(map(shaper.csv_row, page)))
+        self._page_columns = shaper.csv_cell_columns
         # The csv writer hands each whole row to write(): collect it there instead of in a buffer.
         self._rows: list[str] = []
         self._writer = csv.writer(_Collector(self._rows.append), lineterminator="\n")
@@ -175,13 +178,19 @@ class CsvEncoder:
         return self._encode_cells(self._row(campaign))
 
     def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
-        """:meth:`encode` of each record, in order: the page's lines joined a column at a time."""
-        cells = self._page_rows(records)
-        lines = plain_csv_lines(cells)
-        if lines is None:
-            self._writer.writerows(cells)
-            lines = self._rows[:]
-            self._rows.clear()
+        """:meth:`encode` of each record, in order: a usual page's lines joined a column at a time."""
+        columns = self._page_columns(records)
+        if columns is not None:
+            text = plain_csv_text(columns)
+            if text is not None:
+                # No cell holds a line break here: each record is exactly one line.
+                return text.encode("utf-8", "backslashreplace").splitlines(keepends=True)
+            rows: list[Sequence[Any]] = list(zip(*columns, strict=True))
+        else:
+            rows = list(map(self._row, records))
+        self._writer.writerows(rows)
+        lines = self._rows[:]
+        self._rows.clear()
         return [line.encode("utf-8", "backslashreplace") for line in lines]
 
     def _encode_cells(self, cells: list[Any]) -> bytes:
@@ -189,31 +198,29 @@ class CsvEncoder:
         return self._rows.pop().encode("utf-8", "backslashreplace")
 
 
-def plain_csv_lines(rows: Sequence[Sequence[Any]]) -> list[str] | None:
+def plain_csv_text(columns: Sequence[Sequence[Any]]) -> str | None:
     """
-    The lines :class:`CsvEncoder`'s writer gives ``rows``, when no cell needs quoting; else None.
+    The text :class:`CsvEncoder`'s writer gives the rows of ``columns``, when no cell needs
+    quoting; else None.
 
     A cell needs quoting when it holds a comma, a double quote or a line break; text, whole
     numbers and floats are written as ``str`` writes them and None as nothing, as the :mod:`csv`
-    module does. Rows of other cells, of different lengths or of one cell (where an empty one is
-    written ``""``) are left to the writer.
+    module does. Columns of other cells, or a single column (where an empty cell is written
+    ``""``), are left to the writer.
 
-    :param rows: the cells of each row.
+    :param columns: the cells of each column, all of one length.
     """
-    if not rows:
-        return []
-    try:
-        columns = list(zip(*rows, strict=True))
-    except ValueError:
-        return None
     if len(columns) < 2:
         return None
+    if not columns[0]:
+        return ""
     texts = []
     for column in columns:
         kinds = set(map(type, column))
         if kinds <= _TEXT_OR_NONE:
             text = ["" if value is None else value for value in column] if _NONE in kinds else column
-            if any(special in "".join(text) for special in _NEEDS_QUOTES):
+            joined = "".join(text)
+            if any(special in joined for special in _NEEDS_QUOTES):
                 return None
         elif kinds <= _NUMBERS_OR_NONE:
             text = (
@@ -224,7 +231,7 @@ def plain_csv_lines(rows: Sequence[Sequence[Any]]) -> list[str] | None:
         else:
             return None
         texts.append(text)
-    return [line + "\n" for line in map(",".join, zip(*texts, strict=True))]
+    return "\n".join(map(",".join, zip(*texts, strict=True))) + "\n"
 
 
 _NONE = type(None)

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import operator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
 from bsg_provider.client.resources import MESSAGES
 from bsg_provider.errors import BsgConfigError, BsgMalformedResponseError
-from bsg_provider.extraction.records import TimestampConverter, csv_cell, json_text
+from bsg_provider.extraction.records import TimestampConverter, csv_cell, csv_native, field_columns, json_text
 
 PHONE_MODES = ("hash", "keep", "drop")
 TEXT_MODES = ("drop", "keep")
@@ -56,6 +56,9 @@ _CSV_NATIVE = frozenset({str, int, type(None)})
 _ALL_FIELDS = itemgetter(*MESSAGE_FIELDS)
 _PHONE_AT = MESSAGE_FIELDS.index("phone")
 _AMOUNT_AT = MESSAGE_FIELDS.index("amount")
+_ONLY_INTS = frozenset({int}).issuperset
+_ONLY_DICTS = frozenset({dict}).issuperset
+_ONLY_STRINGS = frozenset({str}).issuperset
 
 
 def _dropped(personal_data: PersonalData) -> set[str]:
@@ -139,6 +142,9 @@ class MessageShaper:
         kept = [at for at, name in enumerate(MESSAGE_FIELDS) if name not in _dropped(personal_data)]
         self._kept = itemgetter(*kept)
         self._amount_at = amount_at = self._columns.index("amount")
+        self._timestamp_at = [self._columns.index(name) for name in _TIMESTAMPS]
+        #: The keys of a usual message's JSON object, in order.
+        self.json_fields = self._columns
         #: CSV's fixed header: ``amount`` flattened, and one column for whatever the API adds.
         self.csv_columns = (
             *self._columns[:amount_at],
@@ -165,71 +171,61 @@ class MessageShaper:
                 record[name] = message[name]
         return record
 
-    def json_records(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def json_columns(self, messages: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
         """
-        :meth:`json_record` of each message of a page, the same objects; a page of usual messages
-        has its timestamps converted a column at a time.
+        The values of a page of usual messages for JSON Lines, one sequence per field of
+        :attr:`json_fields`: what :meth:`json_record` gives each, a column at a time. None for any
+        other page (a field missing or added, a phone that is not a positive number, an amount
+        whose value is not a string, a timestamp that is not one), which the caller then shapes
+        message by message, so the values and the errors are the same either way.
 
-        :param messages: one page of messages as the API sent them.
-        :raises BsgMalformedResponseError: for a timestamp, phone or amount that cannot be written exactly.
+        :param messages: one page of messages as the API sent them, left unchanged.
         """
-        records = self._usual_page(messages)
-        return list(map(self.json_record, messages)) if records is None else records
+        columns = field_columns(messages, _ALL_FIELDS, len(MESSAGE_FIELDS))
+        if columns is None:
+            return None
+        pii = self.personal_data
+        if pii.phone != "drop":
+            phones = columns[_PHONE_AT]
+            if not _ONLY_INTS(map(type, phones)) or min(phones) <= 0:
+                return None
+            digits = list(map(str, phones))
+            columns[_PHONE_AT] = list(map(self._phone_hash, digits)) if pii.phone == "hash" else digits
+        amounts = columns[_AMOUNT_AT]
+        if not _ONLY_DICTS(map(type, amounts)) or not _ONLY_STRINGS(
+            map(type, map(dict.get, amounts, repeat("value")))
+        ):
+            return None
+        kept = list(self._kept(columns))
+        if self.convert_timestamps:
+            for at in self._timestamp_at:
+                converted = self._timestamp.convert_column(kept[at])
+                if converted is None:
+                    return None
+                kept[at] = converted
+        return kept
 
-    def csv_rows(self, messages: list[dict[str, Any]]) -> list[list[str | int | None]]:
+    def csv_cell_columns(self, messages: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
         """
-        :meth:`csv_row` of each message of a page, the same cells, as :meth:`json_records` does.
+        The cells of a page of usual messages, one sequence per column of :attr:`csv_columns`:
+        what :meth:`csv_row` gives each, a column at a time. None for any other page, as
+        :meth:`json_columns`.
 
-        :param messages: one page of messages as the API sent them.
-        :raises BsgMalformedResponseError: for a timestamp, phone or amount that cannot be written exactly.
+        :param messages: one page of messages as the API sent them, left unchanged.
         """
-        records = self._usual_page(messages)
-        if records is None:
-            return list(map(self.csv_row, messages))
-        # Usual messages have no extra fields: the cells are the record's values, amount flattened.
+        columns = self.json_columns(messages)
+        if columns is None:
+            return None
         at = self._amount_at
-        rows = []
-        for record in records:
-            cells: list[Any] = list(record.values())
-            amount = cells[at]
-            if type(amount) is dict:
-                cells[at : at + 1] = (amount.get("value"), amount.get("currency"))
-            else:
-                cells[at : at + 1] = (None, None) if amount is None else (json_text(amount), None)
-            cells.append(None)
-            rows.append(cells)
-        if _CSV_NATIVE.issuperset(map(type, chain.from_iterable(rows))):
-            return rows
-        return [[value if type(value) in _CSV_NATIVE else csv_cell(value) for value in row] for row in rows]
-
-    def _usual_page(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """
-        The records of a page of usual messages (every documented field, no other), timestamps
-        converted per column where they all have the usual form in a UTC account, else record by
-        record; None for any other page, or when a phone or amount would fail, so the caller goes
-        message by message and raises the error of the first bad one.
-        """
-        if not messages or not all(map(operator.eq, map(dict.keys, messages), repeat(_KNOWN))):
-            return None
-        try:
-            records = [self._shape(message, convert=False) for message in messages]
-        except BsgMalformedResponseError:
-            return None
-        if not self.convert_timestamps:
-            return records
-        convert = self._timestamp.convert_column
-        columns = [convert([record[name] for record in records]) for name in _TIMESTAMPS]
-        if any(column is None for column in columns):
-            # Another timezone or form: record by record, in order, as json_record would.
-            for record in records:
-                self._timestamp.convert_record(
-                    record, _TIMESTAMPS, noun="message", endpoint=MESSAGES.endpoint
-                )
-            return records
-        for name, column in zip(_TIMESTAMPS, columns, strict=True):
-            for record, value in zip(records, column, strict=True):
-                record[name] = value
-        return records
+        amounts = columns[at]
+        cells = [
+            *columns[:at],
+            list(map(dict.get, amounts, repeat("value"))),
+            list(map(dict.get, amounts, repeat("currency"))),
+            *columns[at + 1 :],
+            [None] * len(messages),  # extra_fields: a usual message has none
+        ]
+        return [csv_native(column, _CSV_NATIVE) for column in cells]
 
     def csv_row(self, message: dict[str, Any]) -> list[str | int | None]:
         """

@@ -141,21 +141,33 @@ class TimestampConverter:
             except ValueError:
                 raise ValueError(name) from None
 
-    @property
-    def converts_by_column(self) -> bool:
-        """Whether :meth:`convert_column` can convert anything: in a UTC account only."""
-        return self._naive_is_utc
-
     def convert_column(self, values: Sequence[Any]) -> list[Any] | None:
         """
         Convert many values at once, None staying None, as :meth:`convert_fields` would; or None
-        unless every value is the API's usual form in a UTC account (``yyyy-mm-dd hh:mm:ss``), so
-        the caller converts them one by one (and gets the error naming a bad one).
+        when any value is no timestamp, so the caller converts record by record and gets the
+        error naming the first bad one.
 
         :param values: one timestamp field of a page of records.
         """
-        if not self._naive_is_utc:
+        if self._naive_is_utc:
+            converted = self._usual_utc_column(values)
+            if converted is not None:
+                return converted
+        holder: dict[str, Any] = {}
+        convert = self.convert_fields
+        column = []
+        try:
+            for value in values:
+                holder["value"] = value
+                convert(holder, ("value",))
+                column.append(holder["value"])
+        except ValueError:
             return None
+        return column
+
+    @staticmethod
+    def _usual_utc_column(values: Sequence[Any]) -> list[Any] | None:
+        """The column converted by string surgery, when every value has the API's usual form; else None."""
         present = [value for value in values if value is not None]
         if not present:
             return list(values)
@@ -219,12 +231,17 @@ class RecordShaper:
     """
     Shape campaigns for output: JSON Lines objects or CSV rows, always in the same column order.
 
+    Record by record (:meth:`json_record`, :meth:`csv_row`: any campaign, the reference) or a
+    page at a time (:meth:`json_columns`, :meth:`csv_cell_columns`: usual pages, the same values).
+
     :param api_timezone: IANA name of the account's timezone, to read naive timestamps.
     :param convert_timestamps: convert timestamps to ISO 8601 UTC (True) or keep the API's strings.
     """
 
     #: The CSV header.
     csv_columns = CSV_COLUMNS
+    #: The keys of a usual campaign's JSON object, in order.
+    json_fields = CAMPAIGN_COLUMNS
 
     def __init__(self, *, api_timezone: str = "UTC", convert_timestamps: bool = True) -> None:
         self.convert_timestamps = convert_timestamps
@@ -254,43 +271,34 @@ class RecordShaper:
             record[name] = campaign[name]
         return record
 
-    def json_records(self, campaigns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def json_columns(self, campaigns: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
         """
-        :meth:`json_record` of each campaign of a page, the same objects.
+        The values of a page of usual campaigns for JSON Lines, one sequence per field of
+        :attr:`json_fields`: what :meth:`json_record` gives each, gathered and converted a column
+        at a time in C-level loops. None for any other page (a field missing or added,
+        ``statistics`` other than delivered and sent, a timestamp that is not one), which the
+        caller then shapes campaign by campaign, so the values and the errors are the same either way.
 
-        A page of usual campaigns (every documented field in the API's order, ``statistics``
-        holding delivered and sent) has its timestamps converted a column at a time; any other
-        page goes campaign by campaign, so the objects and the errors are the same either way.
-
-        :param campaigns: one page of campaigns as the API sent them.
-        :raises BsgMalformedResponseError: when a timestamp cannot be read.
+        :param campaigns: one page of campaigns as the API sent them, left unchanged.
         """
-        records = self._usual_page_records(campaigns) if campaigns else None
-        return list(map(self.json_record, campaigns)) if records is None else records
+        return self._usual_columns(campaigns)
 
-    def _usual_page_records(self, campaigns: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        """The JSON objects of a page of usual campaigns, or None when the page holds another kind."""
-        if self.convert_timestamps and not self._timestamp.converts_by_column:
+    def _usual_columns(self, campaigns: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
+        columns = field_columns(campaigns, _ALL_FIELDS, len(CAMPAIGN_COLUMNS))
+        if columns is None:
             return None
-        # Key order matters here: json_record keeps the API's order only when it is the documented one.
-        if not all(map(operator.eq, map(tuple, campaigns), repeat(CAMPAIGN_COLUMNS))):
-            return None
-        statistics = list(map(_STATISTICS, campaigns))
+        statistics = columns[_STATISTICS_AT]
         if not _ALL_DICTS(map(type, statistics)) or not all(
             map(operator.eq, map(tuple, statistics), repeat(STATISTICS_KEYS))
         ):
             return None
-        columns = []
         if self.convert_timestamps:
-            for name in _TIMESTAMP_ORDER:
-                converted = self._timestamp.convert_column(list(map(itemgetter(name), campaigns)))
+            for at in _TIMESTAMP_AT:
+                converted = self._timestamp.convert_column(columns[at])
                 if converted is None:
-                    return None  # json_record converts one by one, and names a bad value
-                columns.append((name, converted))
-        records = list(map(dict.copy, campaigns))
-        for name, converted in columns:
-            deque(map(operator.setitem, records, repeat(name), converted), maxlen=0)
-        return records
+                    return None
+                columns[at] = converted
+        return columns
 
     def csv_row(self, campaign: dict[str, Any]) -> list[str | int | float | None]:
         """
@@ -331,49 +339,25 @@ class RecordShaper:
         values.append(json_text(dict(sorted(extra.items()))) if extra else None)
         return [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in values]
 
-    def csv_rows(self, campaigns: list[dict[str, Any]]) -> list[Sequence[str | int | float | None]]:
+    def csv_cell_columns(self, campaigns: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
         """
-        :meth:`csv_row` of each campaign, cell for cell, a page at a time.
+        The cells of a page of usual campaigns, one sequence per column of :data:`CSV_COLUMNS`:
+        what :meth:`csv_row` gives each, a column at a time. None for any other page, as
+        :meth:`json_columns`.
 
-        A page of usual campaigns (documented fields only, ``statistics`` holding delivered and
-        sent) is turned into columns and converted a column at a time, in C-level loops; any
-        other page goes through :meth:`csv_row` campaign by campaign, so the cells and the
-        errors are the same either way.
-
-        :param campaigns: one page of campaigns as the API sent them.
-        :raises BsgMalformedResponseError: when a timestamp cannot be read.
+        :param campaigns: one page of campaigns as the API sent them, left unchanged.
         """
-        rows = self._usual_page_rows(campaigns) if campaigns else None
-        return list(map(self.csv_row, campaigns)) if rows is None else rows
-
-    def _usual_page_rows(self, campaigns: list[dict[str, Any]]) -> list[tuple[Any, ...]] | None:
-        """The rows of a page of usual campaigns, or None when the page holds another kind."""
-        if self.convert_timestamps and not self._timestamp.converts_by_column:
+        columns = self._usual_columns(campaigns)
+        if columns is None:
             return None
-        # Key order does not matter to CSV: csv_row gives these cells for any order.
-        if not all(map(operator.eq, map(dict.keys, campaigns), repeat(_KNOWN))):
-            return None
-        columns = list(zip(*map(_ALL_FIELDS, campaigns), strict=True))
-        statistics = columns[_STATISTICS_AT]
-        if not _ALL_DICTS(map(type, statistics)) or not all(
-            map(operator.eq, map(dict.keys, statistics), repeat(_KNOWN_STATISTICS))
-        ):
-            return None
-        if self.convert_timestamps:
-            for at in _TIMESTAMP_AT:
-                converted = self._timestamp.convert_column(columns[at])
-                if converted is None:
-                    return None  # csv_row converts one by one, and names a bad value
-                columns[at] = converted
+        counts = list(zip(*map(_STATISTICS_COUNTS, columns[_STATISTICS_AT]), strict=True))
         cells = [
             *columns[:_STATISTICS_AT],
-            *(list(map(itemgetter(key), statistics)) for key in STATISTICS_KEYS),
+            *counts,
             *columns[_STATISTICS_AT + 1 :],
+            [None] * len(campaigns),  # extra_fields: a usual campaign has none
         ]
-        for at, column in enumerate(cells):
-            if not _CSV_NATIVE.issuperset(map(type, column)):
-                cells[at] = [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in column]
-        return list(zip(*cells, repeat(None), strict=False))
+        return list(map(csv_native, cells))
 
     def _convert_timestamps(self, record: dict[str, Any]) -> None:
         self._timestamp.convert_record(record, _TIMESTAMP_ORDER)
@@ -397,3 +381,34 @@ def csv_cell(value: Any) -> str:
     if isinstance(value, (int, float, str)):
         return str(value)
     return json_text(value)
+
+
+def csv_native(column: Sequence[Any], native: frozenset[type] = _CSV_NATIVE) -> Sequence[Any]:
+    """
+    A column of CSV cells, each value not of a ``native`` type turned by :func:`csv_cell`.
+
+    :param column: the cells.
+    :param native: the types written as they are.
+    """
+    if native.issuperset(map(type, column)):
+        return column
+    return [value if type(value) in native else csv_cell(value) for value in column]
+
+
+def field_columns(
+    records: list[dict[str, Any]], fields: Callable[[dict[str, Any]], tuple[Any, ...]], width: int
+) -> list[Sequence[Any]] | None:
+    """
+    A page of records a field at a time, when every record has exactly ``width`` fields and
+    ``fields`` finds them all (in any order); else None.
+
+    :param records: one page.
+    :param fields: an :func:`operator.itemgetter` of the fields, in output order.
+    :param width: how many fields it gets.
+    """
+    if not records or not all(map(width.__eq__, map(len, records))):
+        return None
+    try:
+        return list(zip(*map(fields, records), strict=True))
+    except KeyError:
+        return None

@@ -2,10 +2,11 @@
 Encoded records parked on local disk, handed back in id order, each id once.
 
 Extraction streams pages into a :class:`RecordSpool` and only then writes the output
-file, so memory does not grow with the records: the spool keeps 16 bytes per record
-(its id and where its bytes start). In the usual case ids arrive ascending and the
-records are copied out in one sequential read; after the API's paging drifted, some
-arrive out of order and are copied out by seeking to each one in id order.
+file, so memory does not grow with the records: the spool keeps 12 bytes per record
+(its id and its length), a page going to disk in one write. In the usual case ids arrive
+ascending and the records are copied out in one sequential read; after the API's paging
+drifted, some arrive out of order, and the spool then also keeps its ids sorted (to tell
+a duplicate) and copies the records out by seeking to each one in id order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import operator
 import shutil
 import tempfile
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import accumulate
 from typing import IO
@@ -34,8 +35,11 @@ class RecordSpool:
 
     def __init__(self, directory: str | None = None) -> None:
         self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 -- closed by close()
+        # In file order: which record each is, and how many bytes it takes.
         self._ids: array[int] = array("q")
-        self._offsets: array[int] = array("q")
+        self._lengths: array[int] = array("I")  # 4 bytes: no record is 4 GiB
+        # The ids in id order, kept once one came out of order (until then _ids is in order).
+        self._sorted: array[int] | None = None
         self._size = 0
         self.duplicates = 0
         self.reordered = False
@@ -63,22 +67,23 @@ class RecordSpool:
         :return: whether it was kept (False for a duplicate id).
         """
         if not data:
-            # A record's end is where the next one starts, which an empty record would make ambiguous.
             raise ValueError("a record must have at least one byte")
         ids = self._ids
-        if not ids or record_id > ids[-1]:
-            ids.append(record_id)
-            self._offsets.append(self._size)
-        else:
-            at = bisect_left(ids, record_id)
-            if ids[at] == record_id:
-                self.duplicates += 1
-                return False
-            ids.insert(at, record_id)
-            self._offsets.insert(at, self._size)
+        ordered = self._sorted
+        if ordered is None:
+            if not ids or record_id > ids[-1]:
+                self._append([record_id], data, [len(data)])
+                return True
+            # The first id out of order: from now on duplicates are found in a sorted copy.
+            ordered = self._sorted = array("q", ids)
+        at = bisect_left(ordered, record_id)
+        if at < len(ordered) and ordered[at] == record_id:
+            self.duplicates += 1
+            return False
+        if at < len(ordered):
             self.reordered = True
-        self._file.write(data)
-        self._size += len(data)
+        ordered.insert(at, record_id)
+        self._append([record_id], data, [len(data)])
         return True
 
     def add_all(self, record_ids: Sequence[int], data: Sequence[bytes]) -> int:
@@ -92,21 +97,25 @@ class RecordSpool:
         """
         if len(record_ids) != len(data):
             raise ValueError("one id per record")
-        ids = self._ids
+        ordered = self._sorted
+        largest = (ordered if ordered is not None else self._ids)[-1:]
         if (
             record_ids
-            and (not ids or record_ids[0] > ids[-1])
+            and (not largest or record_ids[0] > largest[0])
             and all(map(operator.lt, record_ids, record_ids[1:]))
             and all(data)
         ):
-            ids.extend(record_ids)
-            # Each record starts where the one before it ends.
-            starts = array("q", accumulate(map(len, data), initial=self._size))
-            self._size = starts.pop()
-            self._offsets.extend(starts)
-            self._file.write(b"".join(data))
+            if ordered is not None:
+                ordered.extend(record_ids)
+            self._append(record_ids, b"".join(data), list(map(len, data)))
             return len(record_ids)
         return sum(map(self.add, record_ids, data))
+
+    def _append(self, record_ids: Sequence[int], data: bytes, lengths: Sequence[int]) -> None:
+        self._ids.extend(record_ids)
+        self._lengths.extend(lengths)
+        self._file.write(data)
+        self._size += len(data)
 
     def copy_to(self, target: IO[bytes]) -> None:
         """
@@ -120,13 +129,11 @@ class RecordSpool:
             source.seek(0)
             shutil.copyfileobj(source, target, _COPY_BUFFER)
             return
-        # Offsets in file order tell where each record ends: where the next one starts.
-        starts = array("q", sorted(self._offsets))
-        for offset in self._offsets:
-            following = bisect_right(starts, offset)
-            end = starts[following] if following < len(starts) else self._size
-            source.seek(offset)
-            target.write(source.read(end - offset))
+        ids, lengths = self._ids, self._lengths
+        starts = array("q", accumulate(lengths, initial=0))
+        for at in sorted(range(len(ids)), key=ids.__getitem__):
+            source.seek(starts[at])
+            target.write(source.read(lengths[at]))
 
     def close(self) -> None:
         """Drop the temporary file."""

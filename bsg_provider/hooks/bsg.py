@@ -503,9 +503,7 @@ class BsgHook(BaseHook):
             keys += _pages_after_first(next_window, pager.limit, peek(first), count - len(keys))
         return keys
 
-    def _page_fetcher(
-        self, query: ListQuery, page_size: int
-    ) -> Callable[[PageKey, threading.Event], Any]:
+    def _page_fetcher(self, query: ListQuery, page_size: int) -> Callable[[PageKey, threading.Event], Any]:
         """What the prefetcher's threads run: one list page, as :meth:`call` would fetch it."""
         resource = query.resource
         parse = partial(parse_list_page, endpoint=resource.endpoint, noun=resource.noun)

@@ -333,7 +333,6 @@ class ApiProbe:
             )
         )
 
-
     # -- messages: the campaigns' window rules assumed (docs/api-assumptions.md, section 8) --------
 
     def _messages_field(self) -> list[Verdict]:

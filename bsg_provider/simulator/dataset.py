@@ -752,9 +752,7 @@ class Dataset:
                 return added
             for _ in range(count):
                 created, frac = divmod(self._drift.randint(first, last) * step, US)
-                campaign = Campaign(
-                    self.max_id + 1, created, message_type, self._drift.getrandbits(96), frac
-                )
+                campaign = Campaign(self.max_id + 1, created, message_type, self._drift.getrandbits(96), frac)
                 self._insert(campaign)
                 added.append(campaign.id)
             return added

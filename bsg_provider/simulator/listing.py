@@ -174,9 +174,7 @@ def parse_list_query(
     # Keys are integers, so an exclusive bound is the inclusive one a microsecond further in.
     lo = from_us + (1 if readings.from_bound == "exclusive" else 0)
     hi = to_us - (1 if readings.to_bound == "exclusive" else 0)
-    query = ListQuery(
-        message_type=message_type, lo=lo, hi=hi, offset=offset, limit=limit, sort=sort, way=way
-    )
+    query = ListQuery(message_type=message_type, lo=lo, hi=hi, offset=offset, limit=limit, sort=sort, way=way)
     return query, errors
 
 

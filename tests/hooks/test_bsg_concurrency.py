@@ -250,8 +250,10 @@ def test_a_distant_api_gets_max_concurrency_requests_in_flight(monkeypatch):
         ids = [c["id"] for c in hook.iter_campaigns(start, end, page_size=PAGE)]
         assert sorted(ids) == sorted(sim.ground_truth_ids(start, end)) and len(ids) > 12 * PAGE
         assert sim.max_in_flight == 4
-        assert hook.counters.requests == sim.count("any") == 1 + sum(
-            1 for r in sim.requests if r.endpoint == "list"
+        assert (
+            hook.counters.requests
+            == sim.count("any")
+            == 1 + sum(1 for r in sim.requests if r.endpoint == "list")
         )
 
 

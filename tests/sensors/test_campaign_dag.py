@@ -70,9 +70,7 @@ def test_fails_fast_without_retries_when_the_campaign_is_spam(
     flipper = flip(campaign["id"], "spam", after_reads=2)
 
     # Retries are allowed, yet a spam verdict is final: no read after it, so no retry waited it out.
-    dag_run = _run(
-        request, bsg_conn_id, campaign_id=campaign["id"], retries=2, timeout=600, **MODES[mode]
-    )
+    dag_run = _run(request, bsg_conn_id, campaign_id=campaign["id"], retries=2, timeout=600, **MODES[mode])
 
     assert task_states(dag_run) == {"wait": "failed"}
     assert flipper.reads_before is not None
