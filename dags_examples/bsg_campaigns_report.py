@@ -8,11 +8,15 @@ default asset, one per connection). Nothing in ``bsg_campaigns_nightly`` names t
 ``report_campaigns`` reads the asset event that triggered the run: its ``extra`` says which file
 was written (``path``), how many campaigns it holds (``records``) and which interval they were
 created in (``data_interval_start``, ``data_interval_end``). It reads that file and logs and
-returns the campaigns by status with their sent and delivered messages. Triggered by hand, it
-reports the asset's latest event instead.
+returns the campaigns by status with their sent and delivered messages. Events of loads that
+finish before the scheduler starts this DAG (a backfill's runs, say) start one run together, which
+reports the newest of them. Triggered by hand, it reports the asset's latest event instead.
 
-Unpause it next to the nightly load; it needs no connection of its own, only read access to
-the files (the ``bsg_data_url`` storage).
+Every successful extraction queues a run, whether the nightly run was scheduled, manual or a
+backfill's. Unpause this DAG before the nightly load runs: events that come while it is paused
+start nothing. The scheduler creates asset-triggered runs only with ``[scheduler]
+use_job_schedule`` on (the default). It needs no connection of its own, only read access to the
+files (the ``bsg_data_url`` storage).
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ CAMPAIGNS = campaigns_asset("bsg_default")
 
 def latest_extra(triggering_asset_events: Any, inlet_events: Any) -> dict[str, Any]:
     """
-    The ``extra`` of the event that triggered the run, or of the asset's latest event for a manual run.
+    The ``extra`` of the newest event that triggered the run, or of the asset's latest event for a
+    manual run.
 
     :param triggering_asset_events: the run's triggering events, by asset.
     :param inlet_events: the task's inlet events, by asset (for a manual run).
@@ -44,15 +49,16 @@ def latest_extra(triggering_asset_events: Any, inlet_events: Any) -> dict[str, A
         events = list(triggering_asset_events[CAMPAIGNS])
     except (KeyError, TypeError):
         events = []
-    if not events:
-        try:
-            events = [inlet_events[CAMPAIGNS][-1]]
-        except (KeyError, IndexError):
-            raise ValueError(
-                f"No event of {CAMPAIGNS.uri} yet: run bsg_campaigns_nightly (or any "
-                "BsgExtractCampaignsOperator on bsg_default) first."
-            ) from None
-    return dict(events[-1].extra)
+    if events:
+        # Airflow hands a run's triggering events over in no particular order.
+        return dict(max(events, key=lambda event: event.timestamp).extra)
+    try:
+        return dict(inlet_events[CAMPAIGNS][-1].extra)
+    except (KeyError, IndexError):
+        raise ValueError(
+            f"No event of {CAMPAIGNS.uri} yet: run bsg_campaigns_nightly (or any "
+            "BsgExtractCampaignsOperator on bsg_default) first."
+        ) from None
 
 
 @dag(

@@ -8,9 +8,11 @@ each its own process on 127.0.0.1, in a temporary directory removed at the end. 
 configured only through connections, Variables and pools, as a user would configure them.
 
 Scenarios (one row each in the closing table): the connection test with the right and a wrong key;
-a 14-day backfill of campaigns and messages through the ``bsg_api`` pool into S3 and PostgreSQL;
-the deferrable gate across a SIGKILLed triggerer, then
-the campaign's messages and delivery report;
+unpausing ``bsg_campaigns_nightly``, whose run of yesterday the scheduler starts at once and whose
+campaigns asset event starts ``bsg_campaigns_report`` (unpaused before), which reads the file the
+event names; a 14-day backfill of the days before through the ``bsg_api`` pool into S3 and
+PostgreSQL, whose asset events start the report too; the deferrable gate across a SIGKILLed
+triggerer, then the campaign's messages and delivery report;
 a Celery worker SIGKILLed mid-extraction; no secret (API key, HMAC key, token) in the logs, the
 metadata DB or the bucket. Every wait is on a real state (a port, a health endpoint, a row, what
 the simulator saw), bounded by a generous timeout. Exit status 0 when every row passed.
@@ -56,6 +58,8 @@ DAGS_FOLDER = ROOT / "dags_examples"
 NIGHTLY_DAG = "bsg_campaigns_nightly"
 GATE_DAG = "bsg_campaign_gate"
 REPORT_DAG = "bsg_campaigns_report"
+#: The asset extract_campaigns updates (its default asset) and bsg_campaigns_report is scheduled on.
+CAMPAIGNS_ASSET = "bsg://bsg_default/campaigns"
 WORKERS = ("worker-1", "worker-2")
 BACKFILL_DAYS = 14
 BUCKET = "bsg-system"
@@ -450,7 +454,6 @@ class Cluster:
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "airflow_local_settings.worker_hostname",
@@ -467,9 +470,10 @@ class Cluster:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
             "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-            # Runs come from backfills and triggers only; the clock-driven run of "yesterday" would
-            # race the backfill for the same days.
-            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # [scheduler] use_job_schedule stays on (the default): with it off the scheduler skips
+            # _create_dagruns_for_dags, which creates the asset-triggered runs too, and the report
+            # never runs. The DAGs start paused (the default); the backfill covers the days before
+            # the scheduled run's.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
             "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
@@ -593,6 +597,9 @@ class Cluster:
         )
         wait_for("both Celery workers to answer a ping", self.workers_answer, 240, 2)
         wait_for("the DAG processor to register the example DAGs", self.dags_registered, 240, 2)
+        # As a user would (docs/getting-started.md): the report before the nightly load, whose
+        # unpausing is a scenario; a paused DAG gets no asset-triggered runs and its runs do not start.
+        self.airflow_parallel(("dags", "unpause", REPORT_DAG), ("dags", "unpause", GATE_DAG))
 
     def start_triggerer(self, name: str) -> None:
         self.procs.start(name, [AIRFLOW, "triggerer", "--skip-serve-logs"], self.env)
@@ -737,13 +744,92 @@ def wait_runs_finished(
     return wait_for(f"{expected_runs} backfill runs to finish", finished, timeout, 2)
 
 
-def xcom_values(c: Cluster, task_id: str, run_ids: list[str]) -> dict[str, Any]:
+def xcom_values(c: Cluster, task_id: str, run_ids: list[str], dag_id: str = NIGHTLY_DAG) -> dict[str, Any]:
     rows = c.query(
         "SELECT run_id, value FROM xcom WHERE dag_id = %s AND task_id = %s AND key = 'return_value' "
         "AND run_id = ANY(%s)",
-        (NIGHTLY_DAG, task_id, run_ids),
+        (dag_id, task_id, run_ids),
     )
-    return {run_id: value if isinstance(value, dict) else json.loads(value) for run_id, value in rows}
+    return {run_id: _json(value) for run_id, value in rows}
+
+
+def _json(value: Any) -> Any:
+    return value if isinstance(value, (dict, list)) else json.loads(value)
+
+
+def nightly_run_ids(c: Cluster) -> list[str]:
+    return [row[0] for row in c.query("SELECT run_id FROM dag_run WHERE dag_id = %s", (NIGHTLY_DAG,))]
+
+
+@dataclass
+class AssetEvent:
+    id: int
+    source_run_id: str
+    timestamp: datetime
+    extra: dict[str, Any]
+
+
+def campaigns_events(c: Cluster) -> list[AssetEvent]:
+    """The nightly DAG's events of the campaigns asset, oldest first."""
+    rows = c.query(
+        "SELECT e.id, e.source_run_id, e.timestamp, e.extra FROM asset_event e "
+        "JOIN asset a ON a.id = e.asset_id WHERE a.uri = %s AND e.source_dag_id = %s "
+        "ORDER BY e.timestamp, e.id",
+        (CAMPAIGNS_ASSET, NIGHTLY_DAG),
+    )
+    return [AssetEvent(row[0], row[1], row[2], _json(row[3])) for row in rows]
+
+
+@dataclass
+class ReportRun:
+    run_id: str
+    state: str
+    run_type: str
+    event_ids: list[int]
+
+
+def report_runs(c: Cluster) -> dict[str, ReportRun]:
+    """The runs of the report DAG, by run id, with the asset events each consumed."""
+    rows = c.query(
+        "SELECT dr.run_id, dr.state, dr.run_type, dae.event_id FROM dag_run dr "
+        "LEFT JOIN dagrun_asset_event dae ON dae.dag_run_id = dr.id WHERE dr.dag_id = %s "
+        "ORDER BY dr.id, dae.event_id",
+        (REPORT_DAG,),
+    )
+    runs: dict[str, ReportRun] = {}
+    for run_id, state, run_type, event_id in rows:
+        run = runs.setdefault(run_id, ReportRun(run_id, state, run_type, []))
+        if event_id is not None:
+            run.event_ids.append(event_id)
+    return runs
+
+
+def check_report(
+    c: Cluster, run: ReportRun, events: dict[int, AssetEvent], extracts: dict[str, Any]
+) -> list[str]:
+    """
+    What is wrong with one finished report run: it must be asset-triggered, succeed and report the
+    file its newest event names, as extract_campaigns' XCom summary of that event's run says.
+    """
+    if run.state != "success" or run.run_type != "asset_triggered":
+        return [f"{run.run_id} {run.run_type} {run.state}"]
+    consumed = [events[event_id] for event_id in run.event_ids if event_id in events]
+    if not consumed:
+        return [f"{run.run_id} consumed no event of the nightly DAG"]
+    newest = max(consumed, key=lambda event: (event.timestamp, event.id))
+    summary = extracts.get(newest.source_run_id) or {}
+    report = xcom_values(c, "report_campaigns", [run.run_id], dag_id=REPORT_DAG).get(run.run_id) or {}
+    named = (newest.extra.get("path"), newest.extra.get("records"))
+    if not (
+        named
+        == (summary.get("path"), summary.get("records"))
+        == (report.get("path"), report.get("campaigns"))
+    ):
+        return [
+            f"{run.run_id}: event {named}, extract {(summary.get('path'), summary.get('records'))}, "
+            f"report {(report.get('path'), report.get('campaigns'))}"
+        ]
+    return []
 
 
 def bucket_keys(c: Cluster) -> list[str]:
@@ -788,9 +874,69 @@ def max_overlap(intervals: list[tuple[datetime, datetime]]) -> int:
     return peak
 
 
+def scenario_unpause_report(c: Cluster) -> tuple[bool, str]:
+    """
+    Unpausing the nightly DAG starts its run of the latest complete day at once; that run's
+    campaigns asset event makes the scheduler start the report, which reads the file it names.
+    """
+    unpaused_at = datetime.now(timezone.utc)
+    c.airflow("dags", "unpause", NIGHTLY_DAG)
+
+    def scheduled_run() -> tuple[Any, ...] | None:
+        rows = c.query(
+            "SELECT run_id, state, data_interval_start, data_interval_end, queued_at FROM dag_run "
+            "WHERE dag_id = %s AND run_type = 'scheduled'",
+            (NIGHTLY_DAG,),
+        )
+        return rows[0] if len(rows) == 1 and rows[0][1] in ("success", "failed") else None
+
+    run_id, state, start, end, queued_at = wait_for(
+        f"the scheduler's run of {NIGHTLY_DAG} to finish", scheduled_run, 420, 2
+    )
+    failures = []
+    now = datetime.now(timezone.utc)
+    if state != "success":
+        failures.append(f"the nightly run {state}")
+    if end - start != timedelta(days=1) or not end <= now < end + timedelta(days=1):
+        failures.append(f"its interval [{start}, {end}) is not the latest complete day")
+    summary = xcom_values(c, "extract_campaigns", [run_id]).get(run_id) or {}
+    events = [event for event in campaigns_events(c) if event.source_run_id == run_id]
+    if len(events) != 1:
+        raise SystemTestError(f"{len(events)} events of {CAMPAIGNS_ASSET} from {run_id}, expected one")
+    event = events[0]
+
+    def report_run() -> ReportRun | None:
+        return next(
+            (
+                run
+                for run in report_runs(c).values()
+                if event.id in run.event_ids and run.state in ("success", "failed")
+            ),
+            None,
+        )
+
+    report = wait_for(f"a finished run of {REPORT_DAG} started by that event", report_run, 300, 2)
+    wrong_report = check_report(c, report, {event.id: event}, {run_id: summary})
+    failures += wrong_report
+    lines = len(s3_ids(c, summary["path"]) or []) if summary else 0
+    if lines != summary.get("records"):
+        failures.append(f"the file holds {lines} campaigns, the extract wrote {summary.get('records')}")
+    if event.extra.get("data_interval_start") != summary.get("interval_start"):
+        failures.append(f"event interval {event.extra} vs extract {summary}")
+    delay = f"{(queued_at - unpaused_at).total_seconds():.0f} s" if queued_at else "?"
+    observed = (
+        f"the scheduler queued the run of [{start:%Y-%m-%d}, {end:%Y-%m-%d}) {delay} after the unpause: "
+        f"{state}; its event named {event.extra.get('path')} ({event.extra.get('records')} records); "
+        f"{REPORT_DAG}: {report.run_type} run {report.state}, "
+        f"{'read that file (path, records = the XCom summary)' if not wrong_report else 'WRONG'}"
+    )
+    return not failures, observed + ("; " + "; ".join(failures) if failures else "")
+
+
 def scenario_backfill(c: Cluster) -> tuple[bool, str]:
-    last = c.today - timedelta(days=1)
-    first = c.today - timedelta(days=BACKFILL_DAYS)
+    # The days before the scheduled run's: a backfill skips a day that already has a run.
+    last = c.today - timedelta(days=2)
+    first = c.today - timedelta(days=BACKFILL_DAYS + 1)
     backfill_id = create_backfill(c, first, last)
     runs = wait_runs_finished(c, backfill_id, BACKFILL_DAYS, 420)
     run_ids = [run[0] for run in runs]
@@ -798,7 +944,20 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
     succeeded = sum(run[1] == "success" for run in runs)
     if succeeded != BACKFILL_DAYS:
         failures.append(f"{BACKFILL_DAYS - succeeded} run(s) failed")
-    extracts = xcom_values(c, "extract_campaigns", run_ids)
+    # The warehouse holds every nightly run's load: the backfill's and the scheduled run's.
+    wait_for(
+        f"every run of {NIGHTLY_DAG} to finish",
+        lambda: (
+            not c.query(
+                "SELECT 1 FROM dag_run WHERE dag_id = %s AND state NOT IN ('success', 'failed')",
+                (NIGHTLY_DAG,),
+            )
+        ),
+        300,
+        2,
+    )
+    all_runs = nightly_run_ids(c)
+    extracts = xcom_values(c, "extract_campaigns", all_runs)
     expected: set[int] = set()
     for summary in extracts.values():
         expected |= c.ground_truth(summary["interval_start"], summary["interval_end"])
@@ -808,7 +967,7 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
             f"warehouse {len(ids)} rows ({len(set(ids))} distinct) vs ground truth {len(expected)}: "
             f"{len(set(ids) - expected)} extra, {len(expected - set(ids))} missing"
         )
-    message_extracts = xcom_values(c, "extract_messages", run_ids)
+    message_extracts = xcom_values(c, "extract_messages", all_runs)
     expected_messages: set[int] = set()
     for summary in message_extracts.values():
         expected_messages |= c.message_ground_truth(summary["interval_start"], summary["interval_end"])
@@ -836,9 +995,17 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
     keys = bucket_keys(c)
     temporaries = [key for key in keys if ".tmp-" in key]
     prefixes = ("bsg/campaigns/", "bsg/messages/")
-    files = [key for key in keys if key.startswith(prefixes) and ".tmp-" not in key]
-    if len(files) != 2 * BACKFILL_DAYS or temporaries:
-        failures.append(f"{len(files)} files and {len(temporaries)} temporary objects in s3://{BUCKET}")
+    files = {key for key in keys if key.startswith(prefixes) and ".tmp-" not in key}
+    written = {
+        summary["path"].split(f"{BUCKET}/", 1)[1]
+        for summary in (*extracts.values(), *message_extracts.values())
+    }
+    backfill_files = sum(run_id in run_ids for run_id in (*extracts, *message_extracts))
+    if files != written or backfill_files != 2 * BACKFILL_DAYS or temporaries:
+        failures.append(
+            f"{len(files)} files in s3://{BUCKET} for {len(written)} the extracts wrote "
+            f"({backfill_files} by the backfill), {len(temporaries)} temporary objects"
+        )
     observed = (
         f"{succeeded}/{len(runs)} runs succeeded; {len(set(ids))} campaign ids in PostgreSQL "
         f"{'=' if set(ids) == expected else 'NOT EQUAL to'} ground truth {len(expected)}; "
@@ -846,7 +1013,41 @@ def scenario_backfill(c: Cluster) -> tuple[bool, str]:
         f"{'=' if set(message_ids) == expected_messages else 'NOT EQUAL to'} ground truth "
         f"{len(expected_messages)}, amount_value {types.get('amount_value')}; "
         f"extracts on {', '.join(hosts)}; at most {overlap} at once; "
-        f"{len(files)} files, {len(temporaries)} temporaries in S3"
+        f"{len(files)} files, {len(temporaries)} temporaries in S3 (the {len(all_runs)} nightly runs' "
+        f"loads: the backfill's and the scheduled one)"
+    )
+    return not failures, observed + ("; " + "; ".join(failures) if failures else "")
+
+
+def scenario_backfill_reports(c: Cluster) -> tuple[bool, str]:
+    """Every campaigns event of the nightly runs, the backfill's included, starts the report."""
+    events = {event.id: event for event in campaigns_events(c)}
+    backfill_runs_ids = {
+        row[0]
+        for row in c.query(
+            "SELECT run_id FROM dag_run WHERE dag_id = %s AND run_type = 'backfill'", (NIGHTLY_DAG,)
+        )
+    }
+    from_backfill = sum(event.source_run_id in backfill_runs_ids for event in events.values())
+
+    def all_consumed() -> dict[str, ReportRun] | None:
+        runs = {run_id: run for run_id, run in report_runs(c).items() if run.state in ("success", "failed")}
+        consumed = {event_id for run in runs.values() for event_id in run.event_ids}
+        return runs if set(events) <= consumed else None
+
+    runs = wait_for(
+        f"finished runs of {REPORT_DAG} to consume all {len(events)} events", all_consumed, 300, 2
+    )
+    extracts = xcom_values(c, "extract_campaigns", nightly_run_ids(c))
+    failures = [problem for run in runs.values() for problem in check_report(c, run, events, extracts)]
+    right = len(runs) - len(failures)
+    if from_backfill != BACKFILL_DAYS:
+        failures.append(f"{from_backfill} events from the backfill's runs, expected {BACKFILL_DAYS}")
+    succeeded = sum(run.state == "success" for run in runs.values())
+    observed = (
+        f"{len(events)} events of {CAMPAIGNS_ASSET} ({from_backfill} from the backfill's runs) consumed "
+        f"by {len(runs)} runs of {REPORT_DAG}, {succeeded} succeeded; {right}/{len(runs)} asset-triggered "
+        f"and reporting the file of their newest event (path, records = extract_campaigns' XCom)"
     )
     return not failures, observed + ("; " + "; ".join(failures) if failures else "")
 
@@ -963,7 +1164,7 @@ def extract_attempt(c: Cluster, run_id: str) -> tuple[Any, ...]:
 
 
 def scenario_worker_kill(c: Cluster) -> tuple[bool, str]:
-    day = c.today - timedelta(days=BACKFILL_DAYS + 1)
+    day = c.today - timedelta(days=BACKFILL_DAYS + 2)
     c.control("DELETE", "faults")
     c.control(
         "POST",
@@ -1119,10 +1320,22 @@ def main() -> int:
                 lambda: scenario_connection_test(cluster),
             )
             report.add(
+                "nightly DAG unpaused, report on its asset event",
+                f"the scheduler runs the latest complete day at once; its campaigns event starts "
+                f"{REPORT_DAG}, which succeeds and reads the file the event names",
+                lambda: scenario_unpause_report(cluster),
+            )
+            report.add(
                 f"{BACKFILL_DAYS}-day backfill, pool bsg_api=2",
                 "all runs succeed; PostgreSQL campaign and message ids = ground truth, once each; "
                 "extracts on both workers; files in S3",
                 lambda: scenario_backfill(cluster),
+            )
+            report.add(
+                "backfill's asset events start the report",
+                f"every campaigns event is consumed by a successful asset-triggered run of {REPORT_DAG} "
+                "that reads the file of its newest event",
+                lambda: scenario_backfill_reports(cluster),
             )
             report.add(
                 "deferred gate, triggerer SIGKILLed",
