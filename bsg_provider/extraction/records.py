@@ -59,7 +59,6 @@ _STATISTICS_AT = CAMPAIGN_COLUMNS.index("statistics")
 _STATISTICS = itemgetter("statistics")
 _TIMESTAMP_AT = tuple(at for at, name in enumerate(CAMPAIGN_COLUMNS) if name in TIMESTAMP_COLUMNS)
 _ALL_DICTS = frozenset({dict}).issuperset
-_ALL_STRINGS = frozenset({str}).issuperset
 #: Types the csv module writes as they are (None as an empty cell); the rest goes through csv_cell().
 _CSV_NATIVE = frozenset({str, int, float, type(None)})
 _TIMESTAMP_ORDER = tuple(name for name in CAMPAIGN_COLUMNS if name in TIMESTAMP_COLUMNS)
@@ -168,15 +167,14 @@ class TimestampConverter:
     @staticmethod
     def _usual_utc_column(values: Sequence[Any]) -> list[Any] | None:
         """The column converted by string surgery, when every value has the API's usual form; else None."""
-        present = [value for value in values if value is not None]
+        present = [value for value in values if value is not None] if None in values else values
         if not present:
             return list(values)
-        if not _ALL_STRINGS(map(type, present)):
-            return None
         try:
             # One C-level pass over the page's values instead of a dozen checks per value.
-            shape = ("\n".join(present) + "\n").encode("ascii").translate(_TO_SHAPE)
-        except UnicodeEncodeError:
+            joined = "\n".join(present)
+            shape = (joined + "\n").encode("ascii").translate(_TO_SHAPE)
+        except (TypeError, UnicodeEncodeError):
             return None
         if shape != _USUAL_SHAPE * len(present):
             return None
@@ -185,8 +183,8 @@ class TimestampConverter:
         except ValueError:
             return None
         # Only the separator can be a space here; every value gains the offset.
-        converted = ("+00:00\n".join(present) + "+00:00").replace(" ", "T").split("\n")
-        if len(converted) == len(values):
+        converted = (joined.replace(" ", "T").replace("\n", "+00:00\n") + "+00:00").split("\n")
+        if present is values:
             return converted
         remaining = iter(converted)
         return [None if value is None else next(remaining) for value in values]
