@@ -6,7 +6,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,12 +14,13 @@ API_KEY = "test_benchmark_key"
 
 
 @contextlib.contextmanager
-def running_simulator(campaigns: int, *extra: str) -> Iterator[str]:
+def running_simulator(campaigns: int, *extra: str, cpus: set[int] | None = None) -> Iterator[str]:
     """
     Yield the base URL of a simulator serving ``campaigns`` campaigns on 127.0.0.1.
 
     :param campaigns: campaigns to generate.
     :param extra: more CLI arguments.
+    :param cpus: the cores it may run on (all its threads); None for any.
     """
     proc = subprocess.Popen(
         [
@@ -38,6 +39,7 @@ def running_simulator(campaigns: int, *extra: str) -> Iterator[str]:
         text=True,
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
+        preexec_fn=None if cpus is None else pinned_to(cpus),
     )
     try:
         assert proc.stdout is not None
@@ -48,6 +50,11 @@ def running_simulator(campaigns: int, *extra: str) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def pinned_to(cpus: set[int]) -> Callable[[], None]:
+    """A ``preexec_fn`` that pins the child, before it starts any thread, to ``cpus``."""
+    return lambda: os.sched_setaffinity(0, cpus)
 
 
 def connection_env(conn_id: str, url: str) -> dict[str, str]:

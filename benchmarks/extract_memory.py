@@ -6,8 +6,9 @@ For each size, starts the simulator in its own process, then runs one extraction
 (``BsgExtractCampaignsOperator.execute``, or the messages operator with its defaults, to a
 local JSONL file) in a fresh child process and reads that child's peak RSS. The growth between
 the two sizes is what the provider's streaming must keep flat; Airflow's own import footprint
-cancels out. ``--concurrency N`` passes ``max_concurrency=N`` where the operator knows it (pages
-in flight are what concurrency adds to memory); the output says which was used.
+cancels out. The operator runs at its default concurrency (the connection's ``max_concurrency``);
+``--concurrency N`` passes ``max_concurrency=N`` instead, where the operator knows it (pages in
+flight are what concurrency adds to memory); the output says which was used.
 
 Usage: ``.venv/bin/python benchmarks/extract_memory.py [--resource campaigns|messages]
 [--small N] [--large N] [--concurrency N]``
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _simulator import ROOT, connection_env, running_simulator
@@ -38,20 +40,23 @@ if sys.argv[2] == "campaigns":
     from bsg_provider.operators.campaigns import BsgExtractCampaignsOperator as Operator
 else:
     from bsg_provider.operators.messages import BsgExtractMessagesOperator as Operator
-concurrency = int(sys.argv[3])
+concurrency = None if sys.argv[3] == "default" else int(sys.argv[3])
 known = any("max_concurrency" in inspect.signature(k.__init__).parameters for k in Operator.__mro__
             if "__init__" in vars(k))
-kwargs = {"max_concurrency": concurrency} if known else {}
+kwargs = {"max_concurrency": concurrency} if known and concurrency is not None else {}
 end = pendulum.now("UTC").start_of("second")
 op = Operator(task_id="mem", output_path=sys.argv[1], start=end - timedelta(days=400), end=end,
               bsg_conn_id="bsg_bench", **kwargs)
 summary = op.execute(context={})
+if known and concurrency is None:
+    from bsg_provider.hooks.bsg import BsgHook
+    concurrency = f"{BsgHook('bsg_bench').max_concurrency} (default)"
 print(json.dumps({"records": summary["records"], "concurrency": concurrency if known else 1,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def measure(resource: str, size: int, concurrency: int) -> dict[str, float]:
+def measure(resource: str, size: int, concurrency: int | None) -> dict[str, Any]:
     if resource == "campaigns":
         sim = (size, "--period-days", "399")
     else:
@@ -67,7 +72,14 @@ def measure(resource: str, size: int, concurrency: int) -> dict[str, float]:
             "PYTHONPATH": str(ROOT),
         }
         proc = subprocess.run(
-            [sys.executable, "-c", CHILD, out, resource, str(concurrency)],
+            [
+                sys.executable,
+                "-c",
+                CHILD,
+                out,
+                resource,
+                "default" if concurrency is None else str(concurrency),
+            ],
             env=env,
             capture_output=True,
             text=True,
@@ -81,7 +93,12 @@ def main() -> None:
     parser.add_argument("--resource", choices=("campaigns", "messages"), default="campaigns")
     parser.add_argument("--small", type=int, default=None, help="default 10,000 campaigns / 100,000 messages")
     parser.add_argument("--large", type=int, default=None, help="default 1,000,000 / 2,000,000")
-    parser.add_argument("--concurrency", type=int, default=4, help="max_concurrency, where supported")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="max_concurrency, where supported (default: the operator's)",
+    )
     args = parser.parse_args()
     messages = args.resource == "messages"
     small_size = args.small or (100_000 if messages else 10_000)
