@@ -27,12 +27,14 @@ system-test:
 	./scripts/system_test.sh
 
 # The published comparison (docs/performance.md): the provider against hand-written loops, dlt and
-# the http provider, at 0 and 50 ms per request, campaigns then messages. Not part of CI or `make
-# test`; builds .venv-bench from requirements/bench.txt. About 10 minutes on 2 busy cores.
+# the http provider, at 0 and 50 ms per request, campaigns then messages; then CPU per record against a
+# minimal client. Not part of CI or `make test`; builds .venv-bench from requirements/bench.txt.
+# About 17 minutes on 2 busy cores.
 bench:
 	bash -c 'source scripts/venv.sh && ensure_venv .venv-bench requirements/bench.txt'
 	.venv-bench/bin/python benchmarks/compare.py --resource campaigns
 	.venv-bench/bin/python benchmarks/compare.py --resource messages --latency-ms 0
+	.venv-bench/bin/python benchmarks/cpu_per_record.py
 
 lint:
 	.venv/bin/ruff check .
