@@ -56,7 +56,6 @@ _ROW_AFTER = itemgetter(*_AFTER_STATISTICS)
 _STATISTICS_COUNTS = itemgetter(*STATISTICS_KEYS)
 _ALL_FIELDS = itemgetter(*CAMPAIGN_COLUMNS)
 _STATISTICS_AT = CAMPAIGN_COLUMNS.index("statistics")
-_STATISTICS = itemgetter("statistics")
 _TIMESTAMP_AT = tuple(at for at, name in enumerate(CAMPAIGN_COLUMNS) if name in TIMESTAMP_COLUMNS)
 _ALL_DICTS = frozenset({dict}).issuperset
 #: Types the csv module writes as they are (None as an empty cell); the rest goes through csv_cell().
@@ -152,17 +151,11 @@ class TimestampConverter:
             converted = self._usual_utc_column(values)
             if converted is not None:
                 return converted
-        holder: dict[str, Any] = {}
-        convert = self.convert_fields
-        column = []
         try:
-            for value in values:
-                holder["value"] = value
-                convert(holder, ("value",))
-                column.append(holder["value"])
+            # Another zone (each distinct value converted once, then cached) or another form.
+            return list(map(self, values))
         except ValueError:
             return None
-        return column
 
     @staticmethod
     def _usual_utc_column(values: Sequence[Any]) -> list[Any] | None:
@@ -279,9 +272,6 @@ class RecordShaper:
 
         :param campaigns: one page of campaigns as the API sent them, left unchanged.
         """
-        return self._usual_columns(campaigns)
-
-    def _usual_columns(self, campaigns: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
         columns = field_columns(campaigns, _ALL_FIELDS, len(CAMPAIGN_COLUMNS))
         if columns is None:
             return None
@@ -345,7 +335,7 @@ class RecordShaper:
 
         :param campaigns: one page of campaigns as the API sent them, left unchanged.
         """
-        columns = self._usual_columns(campaigns)
+        columns = self.json_columns(campaigns)
         if columns is None:
             return None
         counts = list(zip(*map(_STATISTICS_COUNTS, columns[_STATISTICS_AT]), strict=True))
