@@ -41,14 +41,17 @@ _ensure_venv_locked() {
 
 # prefetch_venv DIR REQUIREMENTS [DIR REQUIREMENTS ...]: build those environments one after the
 # other in the background while the caller runs something else (building is mostly download and
-# unpacking, which leaves the cores to the tests); output to DIR.prefetch.log, removed once DIR is
-# ready. The caller's own ensure_venv later waits for each; wait_prefetched waits for them all.
+# unpacking); output to DIR.prefetch.log, removed once DIR is ready. At the lowest CPU and I/O
+# priority, so the tests running meanwhile keep the cores (their short timeouts stay met). The
+# caller's own ensure_venv later waits for each; wait_prefetched waits for them all.
 PREFETCH_PIDS=()
 prefetch_venv() {
   local args=("$@")
   (
     set +e
     export BSG_PREFETCHING=1
+    renice -n 19 -p "$BASHPID" > /dev/null 2>&1
+    ionice -c 3 -p "$BASHPID" > /dev/null 2>&1
     while [ ${#args[@]} -ge 2 ]; do
       ensure_venv "${args[0]}" "${args[1]}" > "${args[0]}.prefetch.log" 2>&1 && rm -f "${args[0]}.prefetch.log"
       args=("${args[@]:2}")
