@@ -3,11 +3,12 @@
 # pinned virtualenv (created on first use), one pytest worker per core:
 #   - Airflow 3.3 (requirements/airflow-3.3.txt): every test;
 #   - the floor pins (requirements/floor.txt: Airflow 3.0.2 and the lowest library versions
-#     pyproject allows): the tests marked `compat`, i.e. all but those that prove nothing about a
-#     version (the simulator's own tests, the fault matrices' first and last page);
-#   - Airflow 3.0.6 (requirements/airflow-3.0.txt): the `compat` tests that reach Airflow code
-#     (marked `airflow`). The others run only the core on libraries that 3.0.6 pins exactly as
-#     3.3 or the floor does, so they would prove nothing new there. tests/conftest.py says why.
+#     pyproject allows): `-m floor`, the `compat` tests (all but the simulator's own, the campaigns'
+#     fault matrix's first and last page, the messages' fault matrix) that do not run tasks through
+#     Airflow, and the example DAGs;
+#   - Airflow 3.0.6 (requirements/airflow-3.0.txt, libraries pinned as on 3.3): `-m oldest`, the
+#     `compat` tests that run tasks through Airflow (dag.test(), the sensor's modes, asset events).
+#     tests/conftest.py says why each test runs where.
 # The floor environment also builds the sdist and wheel with the lowest setuptools allowed and
 # checks them with twine. The older environments are built in the background while the 3.3 tests
 # run (scripts/venv.sh: prefetch_venv). Each stage prints its wall time.
@@ -68,14 +69,14 @@ if [ "${BSG_SKIP_OLDEST:-0}" != "1" ]; then
   stage "environment .venv-airflow-3.0"
   ensure_venv .venv-airflow-3.0 requirements/airflow-3.0.txt
   took "environment"
-  stage "tests on $(.venv-airflow-3.0/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'): -m airflow"
-  pytest_in .venv-airflow-3.0 -m airflow "$@"
+  stage "tests on $(.venv-airflow-3.0/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'): -m oldest"
+  pytest_in .venv-airflow-3.0 -m oldest "$@"
   took "Airflow 3.0"
 fi
 
 if [ "${BSG_SKIP_FLOOR:-0}" != "1" ]; then
-  stage "tests on the floor versions ($(.venv-floor/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'), requirements/floor.txt): -m compat"
-  pytest_in .venv-floor -m compat "$@"
+  stage "tests on the floor versions ($(.venv-floor/bin/python -c 'import airflow; print("Airflow", airflow.__version__)'), requirements/floor.txt): -m floor"
+  pytest_in .venv-floor -m floor "$@"
   took "floor"
 fi
 echo "make test: $((SECONDS - started)) s wall"
