@@ -5,7 +5,8 @@
 check:
 	./scripts/check.sh
 
-# The test command (README): lint, the build check, the suite on Airflow 3.3, 3.0 and the floor pins.
+# The test command (README): lint, the build check, the suite on Airflow 3.3, the floor pins and 3.0.6
+# (each older environment the tests that can differ in it; README, "Running the tests").
 test:
 	./scripts/test.sh
 
@@ -40,4 +41,5 @@ lint:
 	.venv/bin/ruff check .
 
 clean:
-	rm -rf .venv .venv-airflow-3.0 .venv-airflow-3.1 .venv-airflow-3.2 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info
+	rm -rf .venv .venv-airflow-3.0 .venv-airflow-3.1 .venv-airflow-3.2 .venv-floor .venv-system .venv-bench .demo build dist *.egg-info \
+		.venv*.lock .venv*.prefetch.log

@@ -35,10 +35,15 @@ def version_independent(item: pytest.Item) -> str | None:
     Why ``item`` proves nothing about Airflow's or a pinned library's version, or None.
 
     Such tests run on Airflow 3.3 only; every other test is marked ``compat`` and also runs on
-    Airflow 3.0 and the floor pins (``-m compat``; README, "Running the tests").
+    the floor pins (``-m compat``; README, "Running the tests").
     """
     if item.nodeid.startswith("tests/simulator/"):
         return "the simulator's own rules: it uses the standard library only"
+    if item.nodeid.startswith("tests/reliability/test_message_faults.py"):
+        # The messages resource through the engine whose fault matrix (the campaigns') runs on
+        # every version: the same library calls under the same faults; what this matrix adds (the
+        # endpoint's name in each message, the messages' file) depends on no version.
+        return "the messages resource on the campaigns' fault matrix's engine, not a library path"
     callspec = getattr(item, "callspec", None)
     if callspec is not None and callspec.params.get("where") in ("first", "last"):
         # The fault matrices: a fault at the first or last page makes the same library calls as
@@ -47,11 +52,44 @@ def version_independent(item: pytest.Item) -> str | None:
     return None
 
 
+def runs_tasks_through_airflow(item: pytest.Item) -> bool:
+    """
+    Whether ``item`` runs tasks through Airflow's own machinery (the ``airflow_db`` fixture:
+    ``dag.test()``, the sensor's reschedule and deferral, XCom, asset events, task logs).
+
+    Such ``compat`` tests run on Airflow 3.0.6, the 3.0 line's newest patch; the floor runs the rest
+    of ``compat`` and, of these, only the example DAGs (README, "Running the tests"). Between the two
+    environments only Airflow's patch level and the libraries' versions differ:
+
+    - the libraries whose floors pyproject promises (requests, tenacity, msgspec, pendulum, httpx,
+      asgiref, PyJWT) are called by the client, the hooks, the trigger and the extraction engine,
+      whose own tests (the ``compat`` tests without ``airflow_db``) all run on the floor; under
+      ``dag.test()`` the same calls are made, only from inside a task;
+    - Airflow's task machinery differs only by patch releases between 3.0.2 and 3.0.6; 3.0.6 runs
+      it all, and the floor proves 3.0.2's end to end with the example DAGs (the nightly load, the
+      deferred gate, the asset-triggered report) and `make smoke`'s components.
+
+    In 3.0.6 the libraries are pinned as in airflow-3.3.txt (PyJWT as in floor.txt), so the tests
+    without ``airflow_db`` would prove nothing there that 3.3 and the floor do not.
+    """
+    return "airflow_db" in item.fixturenames
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test ``compat`` unless :func:`version_independent` says why it need not be."""
+    """
+    Mark every test ``compat`` unless :func:`version_independent` says why it need not be; of
+    those, ``oldest`` (the Airflow 3.0.6 run) the ones :func:`runs_tasks_through_airflow`, and
+    ``floor`` the others and the example DAGs.
+    """
     for item in items:
-        if version_independent(item) is None:
-            item.add_marker(pytest.mark.compat)
+        if version_independent(item) is not None:
+            continue
+        item.add_marker(pytest.mark.compat)
+        through_airflow = runs_tasks_through_airflow(item)
+        if through_airflow:
+            item.add_marker(pytest.mark.oldest)
+        if not through_airflow or item.nodeid.startswith("tests/dags_examples/"):
+            item.add_marker(pytest.mark.floor)
 
 
 @pytest.fixture(autouse=True)
