@@ -20,6 +20,18 @@ def spooled(records: list[tuple[int, bytes]]) -> tuple[bytes, RecordSpool]:
     return sink.getvalue(), spool
 
 
+def paged(pages: list[list[tuple[int, bytes]]]) -> tuple[bytes, RecordSpool, list[int]]:
+    with RecordSpool() as spool:
+        kept = [spool.add_all([i for i, _ in page], [data for _, data in page]) for page in pages]
+        sink = io.BytesIO()
+        spool.copy_to(sink)
+    return sink.getvalue(), spool, kept
+
+
+def counters(spool: RecordSpool) -> tuple[int, int, int, bool]:
+    return len(spool), spool.size, spool.duplicates, spool.reordered
+
+
 def test_ascending_records_come_out_as_they_went_in():
     data, spool = spooled([(1, b"a\n"), (5, b"bb\n"), (9, b"ccc\n")])
     assert data == b"a\nbb\nccc\n"
@@ -74,18 +86,9 @@ def test_output_is_the_first_copy_of_each_id_in_id_order(records):
 )
 def test_adding_pages_at_once_is_adding_their_records_one_by_one(pages):
     one_by_one, expected = spooled([record for page in pages for record in page])
-    with RecordSpool() as spool:
-        kept = [spool.add_all([i for i, _ in page], [data for _, data in page]) for page in pages]
-        sink = io.BytesIO()
-        spool.copy_to(sink)
-    assert sink.getvalue() == one_by_one
-    assert (len(spool), spool.size, spool.duplicates, spool.reordered) == (
-        len(expected),
-        expected.size,
-        expected.duplicates,
-        expected.reordered,
-    )
-    assert sum(kept) == len(expected)
+    data, spool, kept = paged(pages)
+    assert data == one_by_one
+    assert counters(spool) == counters(expected) and sum(kept) == len(expected)
 
 
 def test_a_page_of_new_ascending_ids_goes_in_whole_and_mismatched_lengths_are_refused():
@@ -106,14 +109,6 @@ def first_copies_in_id_order(records: list[tuple[int, bytes]]) -> bytes:
     for record_id, payload in records:
         first.setdefault(record_id, payload)
     return b"".join(first[record_id] for record_id in sorted(first))
-
-
-def paged(pages: list[list[tuple[int, bytes]]]) -> tuple[bytes, RecordSpool, list[int]]:
-    with RecordSpool() as spool:
-        kept = [spool.add_all([i for i, _ in page], [data for _, data in page]) for page in pages]
-        sink = io.BytesIO()
-        spool.copy_to(sink)
-    return sink.getvalue(), spool, kept
 
 
 # One line each (JSON Lines, plain CSV rows), or any shape: line breaks inside (a quoted CSV
@@ -142,13 +137,7 @@ def test_pages_of_any_shape_of_record_come_out_as_added_one_by_one(pages):
     one_by_one, expected = spooled(records)
     data, spool, kept = paged(pages)
     assert data == one_by_one == first_copies_in_id_order(records)
-    assert (len(spool), spool.size, spool.duplicates, spool.reordered) == (
-        len(expected),
-        expected.size,
-        expected.duplicates,
-        expected.reordered,
-    )
-    assert sum(kept) == len(expected)
+    assert counters(spool) == counters(expected) and sum(kept) == len(expected)
 
 
 def test_records_that_are_not_one_line_keep_their_bytes_when_reordered():
