@@ -191,6 +191,17 @@ def test_close_also_stops_the_fetch_the_consumer_is_waiting_for():
     assert fetch.cancelled == [5]
 
 
+def thread_stacks() -> str:
+    """Where every thread of this process is: what a rare failure needs to be understood."""
+    import sys
+    import traceback
+
+    return "\n".join(
+        f"thread {ident}:\n" + "".join(traceback.format_stack(frame)[-6:])
+        for ident, frame in sys._current_frames().items()
+    )
+
+
 def test_a_consumer_interrupted_while_waiting_stops_that_fetch():
     # A task timeout or SIGTERM raises in the consumer's thread while it waits in get(): the
     # fetch it waited for must stop too, or close() would wait through all its retries.
@@ -229,7 +240,7 @@ def test_a_consumer_interrupted_while_waiting_stops_that_fetch():
         prefetcher.close()
     # (Waited for, not checked at once: an interrupt inside the pool's submit() can leave the
     # fetch's thread unknown to shutdown(); it is still told to stop, and stops at once.)
-    assert stopped.wait(10), "the fetch ran on after its consumer was interrupted"
+    assert stopped.wait(25), "the fetch ran on after its consumer was interrupted:\n" + thread_stacks()
 
 
 def test_twice_as_many_are_kept_outstanding_after_a_wait_and_one_fewer_after_answers_were_ready():

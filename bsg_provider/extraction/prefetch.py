@@ -121,24 +121,26 @@ class PagePrefetcher(Generic[K, T]):
 
         :param key: what to fetch.
         """
-        with self._lock:
-            entry = self._outstanding.pop(key, None)
-            expected = key in self._wanted
-            if expected:
-                self._wanted.remove(key)
-            if entry is None:
-                if expected:
-                    self._adapt(ready=False)  # it was expected, and it was not fetched ahead
-                entry = self._submit(key, keep=False)
-            else:
-                self._adapt(ready=entry[0].done())
-                self._fill()  # one fewer held: room for another
+        entry: tuple[Future[T], threading.Event] | None = None
         try:
+            with self._lock:
+                entry = self._outstanding.pop(key, None)
+                expected = key in self._wanted
+                if expected:
+                    self._wanted.remove(key)
+                if entry is None:
+                    if expected:
+                        self._adapt(ready=False)  # it was expected, and it was not fetched ahead
+                    entry = self._submit(key, keep=False)
+                else:
+                    self._adapt(ready=entry[0].done())
+                    self._fill()  # one fewer held: room for another
             return entry[0].result()
         except BaseException:
-            # Interrupted here (a task timeout, SIGTERM): stop the fetch at once rather than
-            # when close() comes. Harmless for a fetch that has finished.
-            entry[1].set()
+            # Interrupted (a task timeout, SIGTERM), wherever in here: stop the fetch at once
+            # rather than when close() comes. Harmless for a fetch that has finished.
+            if entry is not None:
+                entry[1].set()
             raise
 
     def peek(self, key: K) -> T | None:
@@ -222,17 +224,18 @@ class PagePrefetcher(Generic[K, T]):
         self._live.add(cancelled)
         try:
             entry = self._pool.submit(self._fetch, key, cancelled), cancelled
+            self.submitted += 1
+            self._running += 1
+            self.peak_running = max(self.peak_running, self._running)
+            if keep:
+                self._outstanding[key] = entry
+            # Last: a fetch already done runs _finished here and now, whose _fill must find this
+            # key outstanding, or it would fetch it a second time.
+            entry[0].add_done_callback(self._finished)
         except BaseException:
+            # Interrupted before the caller holds the entry: the fetch must not run on unseen.
             cancelled.set()
             raise
-        self.submitted += 1
-        self._running += 1
-        self.peak_running = max(self.peak_running, self._running)
-        if keep:
-            self._outstanding[key] = entry
-        # Last: a fetch already done runs _finished here and now, whose _fill must find this
-        # key outstanding, or it would fetch it a second time.
-        entry[0].add_done_callback(self._finished)
         return entry
 
     def _drop(self, key: K) -> None:
