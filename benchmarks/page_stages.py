@@ -8,6 +8,11 @@ page-at-a-time path is timed on it and on the record-by-record path it replaces 
 unusual page still takes), and the ratio of the two is printed. Both give the same records
 and bytes (tests/test_file_formats.py, tests/test_paging.py, tests/test_window_filter.py).
 
+The last rows are the extraction's own pages, decoded straight into structs
+(:mod:`bsg_provider.client.usual_page`). :mod:`timeit` runs with the garbage collector off, so
+these rows leave out what tracked dicts cost it in a process that imported Airflow; see
+``cpu_per_record.py`` for the whole.
+
 Usage: ``.venv/bin/python benchmarks/page_stages.py [--pages 20] [--repeat 7]``
 """
 
@@ -31,6 +36,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent))
 from _simulator import API_KEY, running_simulator
 
 from bsg_provider.client.api import check_campaign, parse_list_page
+from bsg_provider.client.usual_page import USUAL_CAMPAIGN_PAGE
 from bsg_provider.extraction.file_formats import CsvEncoder, JsonLinesEncoder, _Collector, plain_csv_text
 from bsg_provider.extraction.paging import WindowPager
 from bsg_provider.extraction.records import RecordShaper
@@ -76,6 +82,7 @@ def main() -> int:
     payloads = [decoder.decode(body) for body in bodies]
     pages = [parse_list_page(payload) for payload in payloads]
     records = sum(len(page.records) for page in pages)
+    typed = [USUAL_CAMPAIGN_PAGE.decode(body).data for body in bodies]
     if records < PAGE_SIZE:
         raise SystemExit(f"only {records} campaigns in the window; the simulator's data changed")
 
@@ -85,7 +92,7 @@ def main() -> int:
     def pager_pass(one_by_one: bool) -> None:
         pager = WindowPager(PAGE_SIZE)
         if one_by_one:
-            pager._fresh_usual_page = lambda page_records: None  # type: ignore[method-assign]
+            pager._fresh_usual_page = lambda page_records, ids: None  # type: ignore[method-assign]
         for page in pages:
             pager.accept(page)
 
@@ -142,6 +149,10 @@ def main() -> int:
             lambda: [csv_encoder.encode_page(page.records) for page in pages],
             None,
         ),
+        # The extraction's pages: decoded into structs (client.usual_page), against dicts above.
+        ("decode the body into structs", lambda: [USUAL_CAMPAIGN_PAGE.decode(body) for body in bodies], None),
+        ("JSON Lines bytes, typed page", lambda: [jsonl.encode_page(page) for page in typed], None),
+        ("CSV bytes, typed page", lambda: [csv_encoder.encode_page(page) for page in typed], None),
     ]
     print(
         f"{records:,} campaigns in {len(pages)} pages; microseconds of CPU per record, best of {args.repeat}"

@@ -243,6 +243,6 @@ def test_new_records_and_the_pass_count_match_record_by_record(pages):
     for ids in pages:
         records = [{"id": i} for i in ids]
         expected, last, pass_rows = _fresh_one_by_one(emitted, last, pass_rows, records)
-        assert pager._fresh(records) == expected
+        assert pager._fresh(records, ids) == expected
         assert (pager._pass_last_id, pager._pass_rows) == (last, pass_rows)
         assert list(pager._emitted) == sorted(emitted)

@@ -27,6 +27,7 @@ from bsg_provider.client.resources import (  # noqa: F401 -- CAMPAIGN_TYPES, che
     campaigns_query,
     check_campaign_type,
 )
+from bsg_provider.client.usual_page import USUAL_CAMPAIGN_PAGE, UsualCampaignPage
 from bsg_provider.errors import (
     BsgApiError,
     BsgAuthError,
@@ -66,6 +67,8 @@ class ApiRequest:
     :param params: query parameters.
     :param json: JSON body.
     :param authenticated: whether it needs ``Authorization: Bearer <token>``.
+    :param usual_answer: a msgspec decoder of the answer's usual shape, tried before the generic
+        decode (:mod:`~bsg_provider.client.usual_page`); None decodes into dicts only.
     """
 
     endpoint: str
@@ -75,6 +78,7 @@ class ApiRequest:
     # Kept out of repr: the login body holds the API key.
     json: dict[str, Any] | None = field(default=None, repr=False)
     authenticated: bool = True
+    usual_answer: msgspec.json.Decoder[Any] | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """Say which call this is, without any secret (the login body is never shown)."""
@@ -86,13 +90,14 @@ class CampaignPage:
     """
     One page of ``GET /api/campaigns``.
 
-    :param records: the campaigns, as the API sent them.
+    :param records: the campaigns, as the API sent them: dicts, or for a usual page fetched for
+        an extraction :class:`~bsg_provider.client.usual_page.UsualCampaign` structs.
     :param total: ``meta.page.total``: campaigns matching the filter.
     :param offset: ``meta.page.offset`` as the API reported it; None when it left it out.
     :param limit: ``meta.page.limit`` as the API reported it.
     """
 
-    records: list[dict[str, Any]]
+    records: list[Any]
     total: int
     offset: int | None
     limit: int
@@ -218,7 +223,9 @@ def list_campaigns_request(
     return list_request(campaigns_query(campaign_type), api_from, api_to, offset=offset, limit=limit)
 
 
-def list_request(query: ListQuery, api_from: str, api_to: str, *, offset: int, limit: int) -> ApiRequest:
+def list_request(
+    query: ListQuery, api_from: str, api_to: str, *, offset: int, limit: int, typed: bool = False
+) -> ApiRequest:
     """
     One page of one window of a list endpoint (campaigns or messages), sorted by id ascending.
 
@@ -227,6 +234,8 @@ def list_request(query: ListQuery, api_from: str, api_to: str, *, offset: int, l
     :param api_to: upper bound, same format.
     :param offset: records to skip.
     :param limit: page size, within the resource's range.
+    :param typed: decode a usual page of campaigns into :class:`~bsg_provider.client.usual_page.UsualCampaign`
+        structs (other pages, and messages, still into dicts).
     """
     params = dict(query.filters)
     params.update(
@@ -239,7 +248,8 @@ def list_request(query: ListQuery, api_from: str, api_to: str, *, offset: int, l
             "way": "asc",
         }
     )
-    return ApiRequest(query.resource.endpoint, "GET", query.resource.path, params=params)
+    usual = USUAL_CAMPAIGN_PAGE if typed and query.resource is CAMPAIGNS else None
+    return ApiRequest(query.resource.endpoint, "GET", query.resource.path, params=params, usual_answer=usual)
 
 
 def get_campaign_request(campaign_id: int) -> ApiRequest:
@@ -421,6 +431,11 @@ def _decode_json(request: ApiRequest, status: int, body: bytes, content_type: st
             reason="not_json",
             endpoint=request.endpoint,
         )
+    if request.usual_answer is not None:
+        try:
+            return request.usual_answer.decode(body)
+        except ValueError:
+            pass  # not the usual shape (or no JSON at all): decoded, and judged, as any answer
     try:
         # msgspec (installed by Airflow) parses several times faster than json; json is the fallback
         # for what msgspec refuses but JSON allows, such as an escaped lone surrogate.
@@ -516,12 +531,23 @@ def parse_list_page(payload: Any, endpoint: str = "list", noun: str = "campaign"
     :param endpoint: the request's endpoint name, for errors.
     :param noun: what one record is, for errors.
     """
+    if type(payload) is UsualCampaignPage:
+        # Decoded into structs: every record is an object with an integer id already.
+        return CampaignPage(records=payload.data, **_page_numbers(payload.meta, endpoint))  # type: ignore[arg-type]
     if not isinstance(payload, Mapping):
         raise _malformed(endpoint, f"a {type(payload).__name__} instead of an object")
     data = payload.get("data")
     if not isinstance(data, list):
         raise _malformed(endpoint, f"'data' that is {type(data).__name__}, not a list")
-    meta = payload.get("meta")
+    numbers = _page_numbers(payload.get("meta"), endpoint)
+    if not _all_records(data):
+        for record in data:
+            check_campaign(record, endpoint, noun)
+    return CampaignPage(records=data, **numbers)  # type: ignore[arg-type]
+
+
+def _page_numbers(meta: Any, endpoint: str) -> dict[str, int | None]:
+    """``meta.page``'s total, offset and limit, checked."""
     page = meta.get("page") if isinstance(meta, Mapping) else None
     if not isinstance(page, Mapping):
         raise _malformed(endpoint, "no 'meta.page' object")
@@ -536,10 +562,7 @@ def parse_list_page(payload: Any, endpoint: str = "list", noun: str = "campaign"
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise _malformed(endpoint, f"meta.page.{key} = {value!r}, not a non-negative integer")
         numbers[key] = value
-    if not _all_records(data):
-        for record in data:
-            check_campaign(record, endpoint, noun)
-    return CampaignPage(records=data, **numbers)  # type: ignore[arg-type]
+    return numbers
 
 
 def _all_records(data: list[Any]) -> bool:

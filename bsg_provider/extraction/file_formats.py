@@ -18,8 +18,9 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from bsg_provider.client.usual_page import as_dicts
 from bsg_provider.errors import BsgConfigError
-from bsg_provider.extraction.records import RecordShaper
+from bsg_provider.extraction.records import RecordShaper, csv_native
 
 if TYPE_CHECKING:
     from bsg_provider.extraction.message_records import MessageShaper
@@ -113,8 +114,11 @@ class RecordEncoder(Protocol):
         """One campaign as one record of the file, line ending included."""
         ...
 
-    def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
-        """:meth:`encode` of each record of a page, in order: the same bytes, less overhead."""
+    def encode_page(self, records: list[Any]) -> list[bytes]:
+        """
+        :meth:`encode` of each record of a page, in order: the same bytes, less overhead. The
+        records are dicts or a typed page's structs (:mod:`~bsg_provider.client.usual_page`).
+        """
         ...
 
 
@@ -131,7 +135,8 @@ class JsonLinesEncoder:
         self._shape = shaper.json_record
         self._page_columns = shaper.json_columns
         # A usual page becomes structs (cheaper to build and encode than dicts), all encoded in one call.
-        self._usual_record = msgspec.defstruct("UsualRecord", list(shaper.json_fields))
+        # Not tracked by the garbage collector: JSON values hold no cycles (see client.usual_page).
+        self._usual_record = msgspec.defstruct("UsualRecord", list(shaper.json_fields), gc=False)
         # msgspec (installed by Airflow) encodes several times faster than json; same compact form.
         encoder = msgspec.json.Encoder()
         self._dumps = encoder.encode
@@ -145,7 +150,7 @@ class JsonLinesEncoder:
             # A lone surrogate (legal in JSON's \\u escapes, not in UTF-8): keep it escaped.
             return (json.dumps(self._shape(campaign), separators=(",", ":")) + "\n").encode("ascii")
 
-    def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
+    def encode_page(self, records: list[Any]) -> list[bytes]:
         """:meth:`encode` of each record, in order."""
         columns = self._page_columns(records)
         if columns is not None:
@@ -154,7 +159,7 @@ class JsonLinesEncoder:
                 return self._dumps_lines(list(map(self._usual_record, *columns))).splitlines(keepends=True)
             except UnicodeEncodeError:
                 pass
-        return [self.encode(record) for record in records]
+        return [self.encode(record) for record in as_dicts(records)]
 
 
 class CsvEncoder:
@@ -167,7 +172,8 @@ class CsvEncoder:
 
     def __init__(self, shaper: RecordShaper | MessageShaper) -> None:
         self._row = shaper.csv_row
-        self._page_columns = shaper.csv_cell_columns
+        self._page_values = shaper.csv_value_columns
+        self._native = shaper.csv_native_types
         # The csv writer hands each whole row to write(): collect it there instead of in a buffer.
         self._rows: list[str] = []
         self._writer = csv.writer(_Collector(self._rows.append), lineterminator="\n")
@@ -177,17 +183,20 @@ class CsvEncoder:
         """One campaign as one row."""
         return self._encode_cells(self._row(campaign))
 
-    def encode_page(self, records: list[dict[str, Any]]) -> list[bytes]:
+    def encode_page(self, records: list[Any]) -> list[bytes]:
         """:meth:`encode` of each record, in order: a usual page's lines joined a column at a time."""
-        columns = self._page_columns(records)
+        columns = self._page_values(records)
         if columns is not None:
             text = plain_csv_text(columns)
             if text is not None:
                 # No cell holds a line break here: each record is exactly one line.
                 return text.encode("utf-8", "backslashreplace").splitlines(keepends=True)
-            rows: list[Sequence[Any]] = list(zip(*columns, strict=True))
+            native = self._native
+            rows: list[Sequence[Any]] = list(
+                zip(*(csv_native(column, native) for column in columns), strict=True)
+            )
         else:
-            rows = list(map(self._row, records))
+            rows = list(map(self._row, as_dicts(records)))
         self._writer.writerows(rows)
         lines = self._rows[:]
         self._rows.clear()
@@ -216,25 +225,43 @@ def plain_csv_text(columns: Sequence[Sequence[Any]]) -> str | None:
         return ""
     texts = []
     for column in columns:
-        kinds = set(map(type, column))
-        if kinds <= _TEXT_OR_NONE:
-            text = ["" if value is None else value for value in column] if _NONE in kinds else column
-            joined = "".join(text)
-            if any(special in joined for special in _NEEDS_QUOTES):
-                return None
-        elif kinds <= _NUMBERS_OR_NONE:
-            text = (
-                ["" if value is None else str(value) for value in column]
-                if _NONE in kinds
-                else list(map(str, column))
-            )
-        else:
+        text = _plain_cells(column)
+        if text is None:
             return None
         texts.append(text)
     return "\n".join(map(",".join, zip(*texts, strict=True))) + "\n"
 
 
+def _plain_cells(column: Sequence[Any]) -> Sequence[str] | None:
+    """
+    A column's cells as the csv module writes them unquoted; None if one needs quoting, or is
+    neither text nor a number.
+    """
+    try:
+        # Text only, the usual column: join() refuses anything else, without a look at each type.
+        joined = "".join(column)
+        text = column
+    except TypeError:
+        kinds = set(map(type, column))
+        if kinds == _ONLY_NONE:
+            return [""] * len(column)
+        if kinds <= _NUMBERS_OR_NONE:
+            numbers = list(map(str, column))
+            return list(map(_EMPTY_FOR_NONE_TEXT.get, numbers, numbers)) if _NONE in kinds else numbers
+        if not kinds <= _TEXT_OR_NONE:
+            return None
+        # None as "", text as it is: one C-level pass (the map gives each text itself).
+        text = list(map(_EMPTY_FOR_NONE.get, column, column))
+        joined = "".join(text)
+    if any(special in joined for special in _NEEDS_QUOTES):
+        return None
+    return text
+
+
 _NONE = type(None)
+_ONLY_NONE = frozenset({_NONE})
+_EMPTY_FOR_NONE = {None: ""}
+_EMPTY_FOR_NONE_TEXT = {"None": ""}
 _TEXT_OR_NONE = frozenset({str, _NONE})
 _NUMBERS_OR_NONE = frozenset({int, float, _NONE})
 #: What makes the csv module quote a cell with CsvEncoder's dialect (delimiter, quote, line ends).

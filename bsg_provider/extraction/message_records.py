@@ -153,6 +153,8 @@ class MessageShaper:
             *self._columns[amount_at + 1 :],
             "extra_fields",
         )
+        #: The types a CSV cell keeps; the rest go through csv_cell().
+        self.csv_native_types = _CSV_NATIVE
         self._key = personal_data.key
         # Keyed once: each phone copies this state instead of padding and hashing the key again.
         self._keyed = None if self._key is None else hmac.new(self._key, digestmod=hashlib.sha256)
@@ -213,6 +215,16 @@ class MessageShaper:
 
         :param messages: one page of messages as the API sent them, left unchanged.
         """
+        values = self.csv_value_columns(messages)
+        return None if values is None else [csv_native(column, _CSV_NATIVE) for column in values]
+
+    def csv_value_columns(self, messages: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
+        """
+        :meth:`csv_cell_columns` before :func:`~bsg_provider.extraction.records.csv_native` (the
+        cells of :attr:`csv_native_types` are the same).
+
+        :param messages: one page of messages as the API sent them, left unchanged.
+        """
         columns = self.json_columns(messages)
         if columns is None:
             return None
@@ -225,7 +237,7 @@ class MessageShaper:
             *columns[at + 1 :],
             [None] * len(messages),  # extra_fields: a usual message has none
         ]
-        return [csv_native(column, _CSV_NATIVE) for column in cells]
+        return cells
 
     def csv_row(self, message: dict[str, Any]) -> list[str | int | None]:
         """

@@ -22,11 +22,11 @@ from bisect import bisect_left, insort
 from typing import Any
 
 from bsg_provider.client.api import CampaignPage
+from bsg_provider.client.usual_page import record_ids
 from bsg_provider.errors import BsgPagingError
 
 #: Full re-reads of one window allowed before we give up on a total that never settles.
 MAX_RESCANS = 5
-_ID = operator.itemgetter("id")
 
 
 class WindowPager:
@@ -103,7 +103,7 @@ class WindowPager:
         """How many distinct records this window has passed on."""
         return len(self._emitted)
 
-    def accept(self, page: CampaignPage) -> list[dict[str, Any]]:
+    def accept(self, page: CampaignPage) -> list[Any]:
         """
         Take the page fetched at :attr:`request_offset` and return its records not passed on before.
 
@@ -120,8 +120,9 @@ class WindowPager:
                 "it is not honouring page[limit]."
             )
         overlapped = self._overlapping
-        fresh = self._fresh(records)
-        boundary_held = not overlapped or (bool(records) and records[0]["id"] == self._boundary_id)
+        ids = record_ids(records)
+        fresh = self._fresh(records, ids)
+        boundary_held = not overlapped or (bool(ids) and ids[0] == self._boundary_id)
         if self.total is None:
             self.total = page.total
         elif page.total > self.total and overlapped and boundary_held:
@@ -142,8 +143,8 @@ class WindowPager:
             return fresh
         consumed = len(records) - 1 if overlapped else len(records)
         self.offset += consumed
-        if records:
-            self._boundary_id = records[-1]["id"]
+        if ids:
+            self._boundary_id = ids[-1]
         if self.offset >= page.total:
             if self._pass_rows != page.total:
                 self._rescan(
@@ -157,18 +158,17 @@ class WindowPager:
             self._rescan(f"a page at offset {self.offset} was empty although the total is {page.total}")
         return fresh
 
-    def _fresh(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        fresh = self._fresh_usual_page(records)
-        return self._fresh_one_by_one(records) if fresh is None else fresh
+    def _fresh(self, records: list[Any], ids: list[int]) -> list[Any]:
+        fresh = self._fresh_usual_page(records, ids)
+        return self._fresh_one_by_one(records, ids) if fresh is None else fresh
 
-    def _fresh_usual_page(self, records: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    def _fresh_usual_page(self, records: list[Any], ids: list[int]) -> list[Any] | None:
         """
         :meth:`_fresh_one_by_one` for the usual page, in C-level passes: ascending ids past every
         one passed on (the pass's last id is one of them), so each is new and in id order. None
         for any other page.
         """
         emitted = self._emitted
-        ids = list(map(_ID, records))
         if not ids or (emitted and ids[0] <= emitted[-1]) or not all(map(operator.lt, ids, ids[1:])):
             return None
         emitted.extend(ids)
@@ -176,12 +176,11 @@ class WindowPager:
         self._pass_last_id = ids[-1]
         return list(records)
 
-    def _fresh_one_by_one(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _fresh_one_by_one(self, records: list[Any], ids: list[int]) -> list[Any]:
         emitted = self._emitted
         last = self._pass_last_id
-        fresh: list[dict[str, Any]] = []
-        for record in records:
-            campaign_id = record["id"]
+        fresh: list[Any] = []
+        for record, campaign_id in zip(records, ids, strict=True):
             if last is None or campaign_id > last:
                 last = campaign_id
                 self._pass_rows += 1

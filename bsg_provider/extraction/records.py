@@ -17,7 +17,10 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from bsg_provider.client.connection import api_zone
+from bsg_provider.client.usual_page import is_typed
 from bsg_provider.errors import BsgMalformedResponseError
 
 #: The campaign fields the API documents, in output order.
@@ -58,6 +61,7 @@ _ALL_FIELDS = itemgetter(*CAMPAIGN_COLUMNS)
 _STATISTICS_AT = CAMPAIGN_COLUMNS.index("statistics")
 _TIMESTAMP_AT = tuple(at for at, name in enumerate(CAMPAIGN_COLUMNS) if name in TIMESTAMP_COLUMNS)
 _ALL_DICTS = frozenset({dict}).issuperset
+_astuple = msgspec.structs.astuple
 #: Types the csv module writes as they are (None as an empty cell); the rest goes through csv_cell().
 _CSV_NATIVE = frozenset({str, int, float, type(None)})
 _TIMESTAMP_ORDER = tuple(name for name in CAMPAIGN_COLUMNS if name in TIMESTAMP_COLUMNS)
@@ -231,6 +235,8 @@ class RecordShaper:
 
     #: The CSV header.
     csv_columns = CSV_COLUMNS
+    #: The types a CSV cell keeps (the csv module writes them as they are); the rest go through csv_cell().
+    csv_native_types = _CSV_NATIVE
     #: The keys of a usual campaign's JSON object, in order.
     json_fields = CAMPAIGN_COLUMNS
 
@@ -262,7 +268,7 @@ class RecordShaper:
             record[name] = campaign[name]
         return record
 
-    def json_columns(self, campaigns: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
+    def json_columns(self, campaigns: list[Any]) -> list[Sequence[Any]] | None:
         """
         The values of a page of usual campaigns for JSON Lines, one sequence per field of
         :attr:`json_fields`: what :meth:`json_record` gives each, gathered and converted a column
@@ -270,15 +276,11 @@ class RecordShaper:
         ``statistics`` other than delivered and sent, a timestamp that is not one), which the
         caller then shapes campaign by campaign, so the values and the errors are the same either way.
 
-        :param campaigns: one page of campaigns as the API sent them, left unchanged.
+        :param campaigns: one page of campaigns as the API sent them (dicts, or a typed page's
+            :class:`~bsg_provider.client.usual_page.UsualCampaign` structs), left unchanged.
         """
-        columns = field_columns(campaigns, _ALL_FIELDS, len(CAMPAIGN_COLUMNS))
+        columns = _usual_columns(campaigns)
         if columns is None:
-            return None
-        statistics = columns[_STATISTICS_AT]
-        if not _ALL_DICTS(map(type, statistics)) or not all(
-            map(operator.eq, map(tuple, statistics), repeat(STATISTICS_KEYS))
-        ):
             return None
         if self.convert_timestamps:
             for at in _TIMESTAMP_AT:
@@ -327,7 +329,7 @@ class RecordShaper:
         values.append(json_text(dict(sorted(extra.items()))) if extra else None)
         return [value if type(value) in _CSV_NATIVE else csv_cell(value) for value in values]
 
-    def csv_cell_columns(self, campaigns: list[dict[str, Any]]) -> list[Sequence[Any]] | None:
+    def csv_cell_columns(self, campaigns: list[Any]) -> list[Sequence[Any]] | None:
         """
         The cells of a page of usual campaigns, one sequence per column of :data:`CSV_COLUMNS`:
         what :meth:`csv_row` gives each, a column at a time. None for any other page, as
@@ -335,20 +337,51 @@ class RecordShaper:
 
         :param campaigns: one page of campaigns as the API sent them, left unchanged.
         """
+        values = self.csv_value_columns(campaigns)
+        return None if values is None else list(map(csv_native, values))
+
+    def csv_value_columns(self, campaigns: list[Any]) -> list[Sequence[Any]] | None:
+        """
+        :meth:`csv_cell_columns` before :func:`csv_native`: lists and objects not yet JSON text,
+        booleans not yet ``true``/``false`` (the cells of :data:`csv_native_types` are the same).
+
+        :param campaigns: one page of campaigns as the API sent them, left unchanged.
+        """
         columns = self.json_columns(campaigns)
         if columns is None:
             return None
-        counts = list(zip(*map(_STATISTICS_COUNTS, columns[_STATISTICS_AT]), strict=True))
+        counts_of = _astuple if is_typed(campaigns) else _STATISTICS_COUNTS
+        counts = list(zip(*map(counts_of, columns[_STATISTICS_AT]), strict=True))
         cells = [
             *columns[:_STATISTICS_AT],
             *counts,
             *columns[_STATISTICS_AT + 1 :],
             [None] * len(campaigns),  # extra_fields: a usual campaign has none
         ]
-        return list(map(csv_native, cells))
+        return cells
 
     def _convert_timestamps(self, record: dict[str, Any]) -> None:
         self._timestamp.convert_record(record, _TIMESTAMP_ORDER)
+
+
+def _usual_columns(campaigns: list[Any]) -> list[Sequence[Any]] | None:
+    """
+    A page of usual campaigns a field at a time, in :data:`CAMPAIGN_COLUMNS` order; None for
+    any other page.
+
+    :param campaigns: one page: a typed page's structs (usual by construction) or dicts.
+    """
+    if is_typed(campaigns):
+        return list(zip(*map(_astuple, campaigns), strict=True))
+    columns = field_columns(campaigns, _ALL_FIELDS, len(CAMPAIGN_COLUMNS))
+    if columns is None:
+        return None
+    statistics = columns[_STATISTICS_AT]
+    if not _ALL_DICTS(map(type, statistics)) or not all(
+        map(operator.eq, map(tuple, statistics), repeat(STATISTICS_KEYS))
+    ):
+        return None
+    return columns
 
 
 def _ordered_statistics(statistics: Any) -> Any:

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import repeat
 from typing import Any
 
 from bsg_provider.client.connection import api_zone
 from bsg_provider.client.resources import ListQuery, campaigns_query
+from bsg_provider.client.usual_page import as_dicts, field_values
 from bsg_provider.errors import BsgAssumptionError
 from bsg_provider.extraction.windows import (
     API_TIME_FORMAT,
@@ -119,20 +119,21 @@ class WindowFilter:
                 )
         self._bounds = _Bounds(window, api_from, api_to, text, repeated, from_earliest, to_latest)
 
-    def keep(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def keep(self, records: list[Any]) -> list[Any]:
         """
         Check every record of a page and return those created in the window.
 
-        :param records: records the pager passed on for the current window.
+        :param records: records the pager passed on for the current window (dicts, or a typed
+            page's structs, which come back as dicts when the page needs the record-by-record path).
         :raises BsgAssumptionError: for a record outside the requested bounds or against a filter.
         """
         bounds = self._bounds
         if bounds is None:
             raise RuntimeError("WindowFilter.window() must be called before keep()")
         kept = self._keep_page(records, bounds)
-        return kept if kept is not None else self._keep_each(records, bounds)
+        return kept if kept is not None else self._keep_each(as_dicts(records), bounds)
 
-    def _keep_page(self, records: list[dict[str, Any]], bounds: _Bounds) -> list[dict[str, Any]] | None:
+    def _keep_page(self, records: list[Any], bounds: _Bounds) -> list[Any] | None:
         """
         :meth:`keep` a column at a time, for a page whose filters all match and whose ``created_at``
         are all plain and within the requested bounds (outside any repeated hour); else None.
@@ -142,11 +143,11 @@ class WindowFilter:
             return None
         try:
             for name, value in self._expect:
-                if not {value, None}.issuperset(map(dict.get, records, repeat(name))):
+                if not {value, None}.issuperset(field_values(records, name)):
                     return None
         except TypeError:  # an unhashable value: no match, and _keep_each names it
             return None
-        created = list(map(dict.get, records, repeat("created_at")))
+        created = field_values(records, "created_at")
         try:
             # One C-level pass over the page's values instead of a dozen checks per value.
             shape = ("\n".join(created) + "\n").encode("ascii").translate(_TO_SHAPE)

@@ -439,7 +439,8 @@ class BsgHook(BaseHook):
         window_filter: WindowFilter,
         prefetcher: PagePrefetcher[PageKey, Any] | None = None,
         next_window: Window | None = None,
-    ) -> Iterator[tuple[list[dict[str, Any]], int | None]]:
+        typed: bool = False,
+    ) -> Iterator[tuple[list[Any], int | None]]:
         resource = query.resource
         parse = partial(parse_list_page, endpoint=resource.endpoint, noun=resource.noun)
         api_from, api_to = window.api_bounds(self.settings.api_timezone)
@@ -449,7 +450,9 @@ class BsgHook(BaseHook):
         while not pager.done:
             if prefetcher is None:
                 page = self.call(
-                    list_request(query, api_from, api_to, offset=pager.request_offset, limit=page_size),
+                    list_request(
+                        query, api_from, api_to, offset=pager.request_offset, limit=page_size, typed=typed
+                    ),
                     parse=parse,
                 )
             else:
@@ -503,7 +506,9 @@ class BsgHook(BaseHook):
             keys += _pages_after_first(next_window, pager.limit, peek(first), count - len(keys))
         return keys
 
-    def _page_fetcher(self, query: ListQuery, page_size: int) -> Callable[[PageKey, threading.Event], Any]:
+    def _page_fetcher(
+        self, query: ListQuery, page_size: int, typed: bool = False
+    ) -> Callable[[PageKey, threading.Event], Any]:
         """What the prefetcher's threads run: one list page, as :meth:`call` would fetch it."""
         resource = query.resource
         parse = partial(parse_list_page, endpoint=resource.endpoint, noun=resource.noun)
@@ -512,14 +517,14 @@ class BsgHook(BaseHook):
         def fetch(key: PageKey, cancelled: threading.Event) -> Any:
             window, _pass, offset = key
             api_from, api_to = window.api_bounds(settings.api_timezone)
-            request = list_request(query, api_from, api_to, offset=offset, limit=page_size)
+            request = list_request(query, api_from, api_to, offset=offset, limit=page_size, typed=typed)
             return self._call(request, parse, cancelled=cancelled)
 
         return fetch
 
     def iter_pages(
-        self, plan: WindowPlan, *, campaign_type: str = "sms", page_size: int = 500
-    ) -> Iterator[list[dict[str, Any]]]:
+        self, plan: WindowPlan, *, campaign_type: str = "sms", page_size: int = 500, typed: bool = False
+    ) -> Iterator[list[Any]]:
         """
         The campaigns of every window of ``plan``, page by page, with progress in the task log.
 
@@ -532,12 +537,16 @@ class BsgHook(BaseHook):
         :param plan: from :meth:`plan`.
         :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
         :param page_size: records per request, 30..500.
+        :param typed: the extraction's fast path: a usual page's campaigns come as read-only
+            :class:`~bsg_provider.client.usual_page.UsualCampaign` structs, decoded straight from
+            the body (any other page as dicts; :func:`~bsg_provider.client.usual_page.as_dicts`
+            gives dicts of either). False: dicts only.
         :raises BsgConfigError: for bad arguments, before any request.
         :raises BsgAssumptionError: when a page holds a campaign the request ruled out.
         """
         query = campaigns_query(campaign_type)
         CAMPAIGNS.check_page_size(page_size)
-        return self._query_pages(plan, query, page_size, f"{campaign_type} campaigns")
+        return self._query_pages(plan, query, page_size, f"{campaign_type} campaigns", typed=typed)
 
     def iter_message_pages(
         self,
@@ -568,8 +577,8 @@ class BsgHook(BaseHook):
         return passes()
 
     def _query_pages(
-        self, plan: WindowPlan, query: ListQuery, page_size: int, what: str
-    ) -> Iterator[list[dict[str, Any]]]:
+        self, plan: WindowPlan, query: ListQuery, page_size: int, what: str, *, typed: bool = False
+    ) -> Iterator[list[Any]]:
         """
         The engine both resources share: windows, pages, run-time checks, re-planning on a refused span.
 
@@ -589,10 +598,10 @@ class BsgHook(BaseHook):
         concurrency = self.max_concurrency
         prefetcher = None
         if concurrency > 1:
-            prefetcher = PagePrefetcher(self._page_fetcher(query, page_size), concurrency)
+            prefetcher = PagePrefetcher(self._page_fetcher(query, page_size, typed), concurrency)
             self._prefetchers.add(prefetcher)
         try:
-            yield from self._read_plan(plan, query, page_size, window_filter, progress, prefetcher)
+            yield from self._read_plan(plan, query, page_size, window_filter, progress, prefetcher, typed)
         finally:
             if prefetcher is not None:
                 # Also when the consumer stopped early or an error is on its way: no thread outlives it.
@@ -607,7 +616,8 @@ class BsgHook(BaseHook):
         window_filter: WindowFilter,
         progress: ExtractionProgress,
         prefetcher: PagePrefetcher[PageKey, Any] | None,
-    ) -> Iterator[list[dict[str, Any]]]:
+        typed: bool = False,
+    ) -> Iterator[list[Any]]:
         progress.started()
         self.last_plan = plan
         index = 0
@@ -618,7 +628,7 @@ class BsgHook(BaseHook):
             pages = 0
             try:
                 for fresh, total in self._window_pages(
-                    window, query, page_size, window_filter, prefetcher, next_window
+                    window, query, page_size, window_filter, prefetcher, next_window, typed
                 ):
                     pages += 1
                     progress.page(index + 1, window, len(fresh), total)

@@ -67,8 +67,8 @@ class BsgExtractCampaignsOperator(BsgExtractOperatorBase):
     def _check_arguments(self) -> None:
         check_campaign_type(self.campaign_type)
 
-    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[dict[str, Any]]]:
-        return hook.iter_pages(plan, campaign_type=self.campaign_type, page_size=self.page_size)
+    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[Any]]:
+        return hook.iter_pages(plan, campaign_type=self.campaign_type, page_size=self.page_size, typed=True)
 
     def _encoder(self, settings: BsgConnectionSettings, output_format: OutputFormat) -> RecordEncoder:
         shaper = RecordShaper(api_timezone=settings.api_timezone, convert_timestamps=self.convert_timestamps)

@@ -25,6 +25,7 @@ except ImportError:  # the private module moved; XComArg is the public part of i
 from bsg_provider.assets import bsg_asset, event_extra
 from bsg_provider.client.connection import check_max_concurrency
 from bsg_provider.client.resources import Resource
+from bsg_provider.client.usual_page import record_ids
 from bsg_provider.errors import BsgAssumptionError, BsgConfigError
 from bsg_provider.extraction.file_formats import (
     DEFAULT_COMPRESSION_LEVEL,
@@ -133,7 +134,7 @@ class BsgExtractOperatorBase(BaseOperator):
             lookback=self.lookback,
         )
 
-    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[Any]]:
         raise NotImplementedError
 
     def _encoder(self, settings: BsgConnectionSettings, output_format: OutputFormat) -> RecordEncoder:
@@ -205,7 +206,7 @@ class BsgExtractOperatorBase(BaseOperator):
             # The hook logs the plan, each window's progress and the totals.
             try:
                 for page in self._pages(hook, plan):
-                    spool.add_all([record["id"] for record in page], encoder.encode_page(page))
+                    spool.add_all(record_ids(page), encoder.encode_page(page))
             except BsgAssumptionError as exc:
                 # The API contradicts an assumption: the same request fails the same way, so no retry.
                 raise AirflowFailException(str(exc)) from None

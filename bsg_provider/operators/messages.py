@@ -133,7 +133,7 @@ class BsgExtractMessagesOperator(BsgExtractOperatorBase):
             )
         return key.encode("utf-8")
 
-    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, hook: BsgHook, plan: WindowPlan) -> Iterator[list[Any]]:
         return hook.iter_message_pages(plan, campaign_id=self._campaign_ids, page_size=self.page_size)
 
     def _encoder(self, settings: BsgConnectionSettings, output_format: OutputFormat) -> RecordEncoder:
