@@ -163,8 +163,8 @@ def test_the_hook_reads_the_simulators_pages_typed_only_when_asked(simulator, bs
 
 
 def test_typed_records_stay_out_of_the_garbage_collectors_way():
-    # Tracked, a page of them makes every full collection walk all of Airflow's objects as well
-    # (docs/performance.md): decoded JSON holds no cycles, so they need not be tracked.
+    # Tracked, every page of them brings the next collection closer (docs/performance.md):
+    # decoded JSON holds no cycles, so they need not be tracked.
     import gc
 
     page = read_page(body([{**CAMPAIGN, "alternative_channels": None}]), typed=True).records

@@ -12,8 +12,8 @@ decoded into dicts and read as before. So a page's records are either all
 reads records one by one (the rare path, and the errors it raises).
 
 The structs are not tracked by Python's garbage collector (``gc=False``): decoded JSON holds no
-reference cycles, and a page of tracked objects in a process that imported Airflow makes every
-full collection walk Airflow's objects too, which cost more CPU than the decode itself.
+reference cycles, and tracked, every page of them brought the next collection closer
+(docs/performance.md measures it).
 """
 
 from __future__ import annotations
