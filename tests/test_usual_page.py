@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timedelta, timezone
 
 import msgspec
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bsg_provider.client.api import list_request, parse_list_page, read_answer
@@ -24,7 +25,7 @@ from tests.test_file_formats import CAMPAIGN, campaigns
 
 def body(records: list, total: int | None = None) -> bytes:
     meta = {"page": {"total": len(records) if total is None else total, "offset": 0, "limit": 500}}
-    return json.dumps({"data": records, "meta": meta}).encode()
+    return json.dumps({"data": records, "meta": meta}, allow_nan=False).encode()
 
 
 def read_page(data: bytes, *, typed: bool, query=None):
@@ -79,6 +80,15 @@ def test_repeated_keys_keep_the_last_value_either_way():
     assert as_dicts(typed) == plain and plain[0]["id"] == 2
 
 
+def _values(page):
+    """Every value of every campaign, one level into lists and objects."""
+    for campaign in page:
+        for value in campaign.values():
+            yield value
+            if isinstance(value, list):
+                yield from value
+
+
 def outcome(encoder, records):
     try:
         return encoder.encode_page(records)
@@ -97,6 +107,7 @@ def test_a_typed_page_encodes_to_the_same_bytes_and_errors_as_dicts(page, usual,
     page = [
         {**CAMPAIGN, "id": 100 + n, "created_at": f"2024-04-0{n + 1} 0{n}:14:49"} for n in range(usual)
     ] + page
+    assume(not any(isinstance(value, float) and math.isinf(value) for value in _values(page)))
     data = body(page)
     typed, plain = read_page(data, typed=True).records, read_page(data, typed=False).records
     shaper = RecordShaper(api_timezone=zone, convert_timestamps=convert)
@@ -172,3 +183,16 @@ def test_typed_records_stay_out_of_the_garbage_collectors_way():
     assert not gc.is_tracked(page[0]) and not gc.is_tracked(page[0].statistics)
     encoder = JsonLinesEncoder(RecordShaper())
     assert not gc.is_tracked(encoder._usual_record(*([None] * len(CAMPAIGN_COLUMNS))))
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [("1e400", r"the number 1e400 is too large"), ("NaN", r"NaN is not a JSON value"), ("9" * 5000, r"")],
+)
+def test_a_number_json_reads_but_no_file_can_hold_is_refused_not_written(number, says):
+    # msgspec refuses these; json.loads took 1e400 as inf (written as null or inf), NaN as nan, and
+    # raised an error without a position for 5,000 digits (AttributeError instead of a clear one).
+    data = json.dumps({"data": [CAMPAIGN], "meta": {}}).replace("0.0527088", number).encode()
+    for typed in (False, True):
+        with pytest.raises(BsgMalformedResponseError, match="body that is not valid JSON.*" + says):
+            read_page(data, typed=typed)

@@ -8,6 +8,7 @@ the async trigger (httpx) build the same requests and read the same answers.
 from __future__ import annotations
 
 import json
+import math
 import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -443,15 +444,31 @@ def _decode_json(request: ApiRequest, status: int, body: bytes, content_type: st
     except ValueError:
         pass
     try:
-        return json.loads(body)
+        return json.loads(body, parse_float=_finite_float, parse_constant=_no_constant)
     except ValueError as exc:
+        # json's own errors say where; others (a number out of range, an integer of over 4,300
+        # digits) only what.
+        where = f"{exc.msg} at byte {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise BsgMalformedResponseError(
             f"BSG One API answered {request.describe()} with HTTP {status} and a body that is not "
-            f"valid JSON ({exc.msg} at byte {exc.pos}, {len(body)} bytes).",
+            f"valid JSON ({where}, {len(body)} bytes).",
             status=status,
             reason="malformed_json",
             endpoint=request.endpoint,
         ) from None
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number as a float, refusing one too large for it (``1e400`` would become inf, then null)."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is too large for a float")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    """Refuse ``NaN`` and ``Infinity``, which json accepts and JSON does not."""
+    raise ValueError(f"{text} is not a JSON value")
 
 
 def _error_details(body: bytes) -> tuple[str | None, dict[str, list[str]]]:

@@ -537,7 +537,7 @@ class BsgHook(BaseHook):
         :param plan: from :meth:`plan`.
         :param campaign_type: ``sms``, ``rcs`` or ``whatsapp``.
         :param page_size: records per request, 30..500.
-        :param typed: the extraction's fast path: a usual page's campaigns come as read-only
+        :param typed: the extraction's fast path: a usual page's campaigns come as
             :class:`~bsg_provider.client.usual_page.UsualCampaign` structs, decoded straight from
             the body (any other page as dicts; :func:`~bsg_provider.client.usual_page.as_dicts`
             gives dicts of either). False: dicts only.
